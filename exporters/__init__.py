@@ -1,0 +1,1 @@
+"""midiforge's built-in exporters (installed as ``midiforge.exporters``): ONNX and CoreML."""

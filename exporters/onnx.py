@@ -1,0 +1,3 @@
+"""Built-in onnx exporter (registers through the public hooks)."""
+
+from __future__ import annotations

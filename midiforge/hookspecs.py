@@ -1,0 +1,77 @@
+"""The hooks a midiforge plugin implements.
+
+A plugin is any module (or object) registered under the ``midiforge`` entry-point group; it
+implements one or more of the hooks below with ``@midiforge.hookimpl``. Each hook receives a
+``register`` callable; call it once per thing you provide. Every registered object needs a
+``name`` (what users type on the command line) and a ``description`` (one line, shown by
+``midiforge plugins``). The built-in tokenizers, models, styles, corpora and exporters use exactly
+these hooks, so the built-ins are the reference examples (see ``docs/plugins.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+PROJECT = "midiforge"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Register = Callable[[Any], None]
+
+
+@hookspec
+def register_tokenizers(register: Register) -> None:
+    """Register tokenizers: objects with ``name``, ``description`` and
+    ``create(params: dict) -> miditok.MusicTokenizer``.
+
+    ``params`` are MidiTok ``TokenizerConfig`` keyword arguments (already merged with midiforge's
+    defaults). The returned tokenizer is wrapped by :class:`midiforge.data.codec.Codec`, which adds
+    midiforge's control tokens (role, key, tempo band, meter, chords), so a plugin only has to
+    provide a MidiTok tokenizer. Its configuration is saved with the dataset and every checkpoint.
+    """
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register model architectures: objects with ``name``, ``description``, ``config_class``
+    (a dataclass) and ``build(config) -> midiforge.models.MidiModel``.
+
+    A ``MidiModel`` is a ``torch.nn.Module`` with ``forward(ids) -> logits`` for training and
+    ``init_cache(batch_size)`` / ``step(ids, cache) -> (logits, cache)`` for incremental
+    generation. The shared trainer, sampler and exporters work with any such model.
+    """
+
+
+@hookspec
+def register_styles(register: Register) -> None:
+    """Register generation styles: objects with ``name``, ``description`` and
+    ``generate(engine, options) -> list[midiforge.generation.Piece]``.
+
+    A style decides the conditioning prefix, constraints (register, monophony, key lock),
+    post-processing, output folder and GM instrument; the ``engine`` does the sampling with the
+    loaded model (PyTorch or ONNX) and decodes tokens to MIDI. See ``midiforge.generation.styles``.
+    """
+
+
+@hookspec
+def register_exporters(register: Register) -> None:
+    """Register exporters: objects with ``name``, ``description``, ``suffix`` and
+    ``export(checkpoint: Path, out: Path, **options) -> ExportReport``.
+
+    An exporter must validate its output against the PyTorch model before reporting success
+    (logits within a stated tolerance), as Hugging Face optimum does.
+    """
+
+
+@hookspec
+def register_corpora(register: Register) -> None:
+    """Register corpora (named sources of MIDI files): objects with ``name``, ``description`` and
+    ``files(cache_dir: Path) -> list[Path]``.
+
+    ``files`` returns MIDI paths, converting or downloading into ``cache_dir`` once if needed.
+    Optionally ``roles: dict[str, str]`` maps track names to roles (melody, chords, bass, drums)
+    when the corpus knows them (e.g. chorale soprano = melody).
+    """
