@@ -99,16 +99,18 @@ def test_progression_one_chord_per_bar() -> None:
     assert (bar, beat, length, chord.symbol) == (0, 0.0, 4.0, "Am")
 
 
+def _rows(text: str) -> list[tuple[int, float, float, str]]:
+    return [(s.bar, s.beat, s.length, s.chord.symbol) for s in parse_progression(text)]
+
+
 def test_progression_with_bars_and_beats() -> None:
-    spans = parse_progression("Am:2 F:2 | C G")
-    assert [(s.bar, s.beat, s.length, s.chord.symbol) for s in spans] == [
+    assert _rows("Am:2 F:2 | C G") == [
         (0, 0.0, 2.0, "Am"),
         (0, 2.0, 2.0, "F"),
         (1, 0.0, 2.0, "C"),
         (1, 2.0, 2.0, "G"),
     ]
-    mixed = parse_progression("C | G D | Em:1 C")
-    assert [(s.bar, s.beat, s.length, s.chord.symbol) for s in mixed][-2:] == [
+    assert _rows("C | G D | Em:1 C")[-2:] == [
         (2, 0.0, 1.0, "Em"),
         (2, 1.0, 3.0, "C"),
     ]
@@ -122,8 +124,7 @@ def test_progression_in_three_four_and_file_text() -> None:
 
 
 def test_progression_without_bar_lines_splits_long_chords_at_bar_lines() -> None:
-    spans = parse_progression("C:6 G:2 F")
-    assert [(s.bar, s.beat, s.length, s.chord.symbol) for s in spans] == [
+    assert _rows("C:6 G:2 F") == [
         (0, 0.0, 4.0, "C"),
         (1, 0.0, 2.0, "C"),
         (1, 2.0, 2.0, "G"),
