@@ -80,6 +80,15 @@ def path_size(path: Path) -> int:
     return path.stat().st_size
 
 
+def check_options(options: dict, allowed: set[str], exporter: str) -> None:
+    """Reject misspelt or unsupported exporter options with one clear line."""
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise MidiforgeError(
+            f"unknown {exporter} export option(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})"
+        )
+
+
 def load_for_export(checkpoint: Path | None) -> Any:
     """Load a checkpoint (default: the shipped model) in eval mode on the CPU."""
     path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT

@@ -156,8 +156,9 @@ class OnnxExporter:
     suffix: str = ".onnx"
 
     def export(self, checkpoint: Path | None, out: Path, **options: Any):
-        from midiforge.exporters.common import load_for_export
+        from midiforge.exporters.common import check_options, load_for_export
 
+        check_options(options, {"opset", "tolerance"}, self.name)
         loaded = load_for_export(checkpoint)
         return export_onnx(loaded, out, checkpoint=checkpoint, **options)
 

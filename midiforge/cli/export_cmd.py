@@ -1,0 +1,80 @@
+"""``midiforge export FORMAT [CHECKPOINT] -o OUT``: export a model and validate it against PyTorch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from midiforge.cli.common import console, err_console
+from midiforge.errors import MidiforgeError
+from midiforge.registry import registry
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``key=value`` with the value read as JSON when it parses (numbers, true/false), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise MidiforgeError(f"bad --option '{text}' (expected KEY=VALUE)")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def report_table(report) -> Table:
+    table = Table(title=f"{report.format} export of {report.checkpoint} (checked with {report.method})")
+    for col in ("file", "size", "max |Δlogit| full", "max |Δlogit| step", "tolerance", "top-1 agree", "ok", "note"):
+        table.add_column(col, justify="right" if col not in ("file", "note") else "left")
+    for a in report.artifacts:
+        table.add_row(
+            str(a.path),
+            _size(a.size_bytes),
+            f"{a.max_abs_err_full:.2e}",
+            f"{a.max_abs_err_step:.2e}",
+            f"{a.tolerance:.0e}",
+            f"{a.top1_agreement:.1%}",
+            "[green]yes[/green]" if a.passed else "[red]NO[/red]",
+            a.note,
+        )
+    return table
+
+
+@click.command("export")
+@click.argument("format", metavar="FORMAT")
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file (default: checkpoint name + the format's suffix).")
+@click.option(
+    "-O",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Exporter option, repeatable. onnx: opset, tolerance. coreml: variants (stateful,stateless), "
+    "precision (fp16|fp32), compress (none|int8|palettize4|palettize6), max_len, tolerance.",
+)
+def command(format: str, checkpoint: Path | None, out: Path | None, options: tuple[str, ...]) -> None:
+    """Export CHECKPOINT (default: the shipped model) to FORMAT (onnx, coreml, or a plugin's).
+
+    The exported model is run on real token sequences and its logits compared with PyTorch's, for
+    the whole-sequence pass and for one incremental step; the command fails (exit 1) when they
+    differ by more than the stated tolerance.
+    """
+    from midiforge.exporters.api import export_model
+
+    if format not in registry().names("exporter"):
+        raise MidiforgeError(f"unknown export format '{format}' (available: {', '.join(registry().names('exporter'))})")
+    kwargs = dict(parse_option(o) for o in options)
+    with console.status(f"exporting to {format} and validating against PyTorch..."):
+        report = export_model(format, checkpoint, out, **kwargs)
+    console.print(report_table(report))
+    if not report.passed:
+        err_console.print("[red]Validation failed:[/red] the exported model's logits differ from PyTorch's beyond tolerance.")
+        raise click.exceptions.Exit(1)
+    console.print(f"[green]Exported[/green] {', '.join(str(p) for p in report.paths)}")
