@@ -1,0 +1,107 @@
+"""The one interface every midiforge model implements (see docs/architecture.md).
+
+Training calls ``forward`` on whole windows; generation calls ``step`` with a cache so each new
+token costs one position, not the whole prefix. The trainer, sampler and exporters only ever use
+this interface, so a new architecture is a plugin, not a change to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from midiforge.errors import MidiforgeError
+
+Cache = Any  # each model defines its own nest of plain tensors (tuples of tensors)
+
+
+class MidiModel(nn.Module):
+    """Base class: a causal language model over codec token ids."""
+
+    config: Any
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Logits ``[B, T, V]`` for every position of ``ids [B, T]`` (causal)."""
+        raise NotImplementedError
+
+    def init_cache(self, batch_size: int, device: torch.device | str | None = None) -> Cache:
+        """An empty cache (length 0) for ``batch_size`` sequences."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def step(self, ids: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        """Logits ``[B, T, V]`` for ``ids`` following what ``cache`` holds, and the grown cache."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, tied weights counted once."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+
+def empty_kv_cache(
+    n_layers: int, batch_size: int, heads: int, head_dim: int, like: torch.Tensor, device=None
+) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """Per-layer ``(k, v)`` pairs of shape ``[B, heads, 0, head_dim]`` (dtype/device of ``like``)."""
+    device = like.device if device is None else device
+    shape = (batch_size, heads, 0, head_dim)
+    return tuple(
+        (
+            torch.zeros(shape, device=device, dtype=like.dtype),
+            torch.zeros(shape, device=device, dtype=like.dtype),
+        )
+        for _ in range(n_layers)
+    )
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model config has; subclasses add their own."""
+
+    vocab_size: int = 512
+    max_seq_len: int = 1024
+
+
+def make_config(config_class: type, values: dict[str, Any] | None = None):
+    """Build ``config_class`` from a dict, rejecting unknown keys with a clear message."""
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise MidiforgeError(
+            f"unknown model option(s) {', '.join(unknown)} for {config_class.__name__} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as exc:
+        raise MidiforgeError(f"bad model options for {config_class.__name__}: {exc}") from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+@dataclass(frozen=True)
+class ModelPlugin:
+    """A registered architecture: what ``midiforge.registry.get('model', name)`` returns."""
+
+    name: str
+    description: str
+    config_class: type
+    builder: Any  # callable(config) -> MidiModel
+
+    def build(self, config: Any) -> MidiModel:
+        if isinstance(config, dict):
+            config = make_config(self.config_class, config)
+        return self.builder(config)
