@@ -16,7 +16,9 @@ from midiforge.cli.common import console, run_cli
 
 COMMAND_MODULES = [
     "midiforge.cli.plugins_cmd",
+    "midiforge.cli.generate_cmd",
     "midiforge.cli.export_cmd",
+    "midiforge.cli.evaluate_cmd",
 ]
 
 
