@@ -1,1 +1,51 @@
-"""midiforge.generation."""
+"""Generation: load a model, run a style, write MIDI files.
+
+>>> from midiforge.generation import generate, StyleOptions
+>>> result = generate("harmonic", StyleOptions(n=10), out="out")
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from midiforge.generation.pieces import Piece, write_piece
+from midiforge.generation.sampler import SamplingConfig
+from midiforge.generation.styles import StyleOptions
+
+__all__ = ["GenerateResult", "Piece", "SamplingConfig", "StyleOptions", "generate"]
+
+
+@dataclass
+class GenerateResult:
+    files: list[Path]
+    pieces: list[Piece]
+    seconds: float
+    backend: str
+    model: Path
+    tokens: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def generate(
+    style: str,
+    options: StyleOptions | None = None,
+    out: str | Path = "midiforge-output",
+    model: str | Path | None = None,
+    backend: str = "auto",
+    device: str = "cpu",
+    preview: bool = False,
+    engine=None,
+) -> GenerateResult:
+    """Generate with ``style`` (a style plugin name) and write the files under ``out``."""
+    from midiforge.generation.engine import Engine
+    from midiforge.registry import get
+
+    options = options or StyleOptions()
+    style_obj = get("style", style)
+    engine = engine or Engine.load(model, backend=backend, device=device)
+    start = time.perf_counter()
+    pieces = style_obj.generate(engine, options)
+    files = [write_piece(p, Path(out), preview=preview) for p in pieces]
+    return GenerateResult(files, pieces, time.perf_counter() - start, engine.backend_name, engine.model_path)

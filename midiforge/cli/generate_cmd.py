@@ -1,0 +1,77 @@
+"""``midiforge generate STYLE``: write MIDI files with the default model or your own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from midiforge.cli.common import console, err_console
+
+
+def _style_names() -> list[str]:
+    from midiforge.registry import registry
+
+    return registry().names("style")
+
+
+@click.command("generate")
+@click.argument("style")
+@click.option("--n-clips", "--n-songs", "--n", "n", default=4, show_default=True, help="How many pieces (per key for all-scales).")
+@click.option("--bars", type=int, default=None, help="Length in bars (overrides --seconds).")
+@click.option("--seconds", type=float, default=None, help="Length in seconds [default: 16 for clips, 60 for songs].")
+@click.option("--clip", "preset", flag_value=16.0, help="Preset: a 16 s clip.")
+@click.option("--pattern", "preset", flag_value=60.0, help="Preset: a 60 s pattern.")
+@click.option("--tempo", type=float, default=120.0, show_default=True, help="Tempo in BPM.")
+@click.option("--key", default=None, help="Key such as 'A minor' or 'F#'; default: a random key per piece.")
+@click.option("--meter", default="4/4", show_default=True, help="Time signature.")
+@click.option("--chords", default=None, help="Chord progression to follow, e.g. 'Am F C G' or 'Am:2 F:2 | C G', or a file.")
+@click.option("--scale-lock/--no-scale-lock", default=False, show_default=True, help="Mask out-of-key pitches.")
+@click.option("--sections", default=None, help="Song form (AABA) or number of sections [harmonic].")
+@click.option("--section-bars", type=int, default=None, help="Bars per section [harmonic].")
+@click.option("--role", default=None, help="Role for all-scales: melody, chords or bass.")
+@click.option("--drums/--no-drums", default=False, show_default=True, help="Add a drum track [harmonic].")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature.")
+@click.option("--top-k", type=int, default=0, show_default=True, help="Top-k sampling (0 = off).")
+@click.option("--top-p", type=float, default=0.95, show_default=True, help="Nucleus sampling (1.0 = off).")
+@click.option("--repetition-penalty", type=float, default=1.0, show_default=True, help=">1 discourages repeated pitches.")
+@click.option("--seed", type=int, default=None, help="Seed for reproducible output.")
+@click.option("--prompt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="MIDI file to continue.")
+@click.option("--model", default=None, help="Checkpoint (.safetensors) or exported model (.onnx); default: the shipped model.")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True, help="Inference runtime (auto = the fastest available).")
+@click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder.")
+@click.option("--preview", is_flag=True, help="Also write a WAV preview and a piano-roll PNG per file.")
+@click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Stream to a MIDI output port while writing the file ('' = first/virtual port).")
+def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums,
+            temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, live_port):
+    """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
+    from midiforge.errors import MidiforgeError
+    from midiforge.generation import SamplingConfig, StyleOptions, generate
+
+    if style not in _style_names():
+        raise MidiforgeError(f"unknown style '{style}' (available: {', '.join(_style_names())})")
+    if n < 1:
+        raise MidiforgeError("--n-clips must be at least 1")
+    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
+        raise MidiforgeError("--temperature must be >= 0, --top-p in (0, 1], --top-k >= 0")
+    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p,
+                              repetition_penalty=repetition_penalty, seed=seed)
+    options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
+                           scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
+                           section_bars=section_bars, drums=drums, role=role)
+    with err_console.status(f"Generating {style} ..."):
+        result = generate(style, options, out=out, model=model, backend=backend, device=device, preview=preview)
+    if live_port is not None:
+        from midiforge.live import stream_files
+
+        stream_files(result.files, port_name=live_port or None)
+    table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
+    for col in ("file", "key", "tempo", "bars", "chords"):
+        table.add_column(col)
+    for path, piece in zip(result.files, result.pieces):
+        chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
+        table.add_row(str(path), piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
+                      str(piece.meta.get("bars", "")), chords_text[:60])
+    console.print(table)

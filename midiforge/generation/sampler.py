@@ -1,0 +1,310 @@
+"""Batched, grammar-constrained sampling over any :class:`~midiforge.generation.backends.Backend`.
+
+Everything here is numpy on small [B, V] arrays, so one step costs one backend call plus a few
+vectorised mask operations; the same code drives PyTorch and onnxruntime.
+
+Constraints are masks, never composition: the model chooses every token; rules only forbid what
+would be undecodable (grammar), out of key (``key_lock``), out of register, a second note at once in
+a monophonic part, or a chord tone other than the chord the user asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from midiforge.generation.backends import Backend
+from midiforge.generation.grammar import Grammar
+
+
+@dataclass
+class SamplingConfig:
+    """How to turn logits into tokens."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off
+    top_p: float = 0.95  # 1.0 = off
+    repetition_penalty: float = 1.0  # >1 discourages recently used pitches
+    repetition_window: int = 32
+    no_repeat_ngram_size: int = 0  # 0 = off; forbids repeating any n-gram of pitch tokens
+    seed: int | None = None
+
+
+@dataclass
+class PartRules:
+    """Per-program rules: pitch register and monophony."""
+
+    low: int = 0
+    high: int = 127
+    monophonic: bool = False
+
+
+@dataclass
+class ChordPlan:
+    """Asked chords on the grid: start (in grid steps from the first generated bar) and pitch classes."""
+
+    starts: list[int]
+    pitch_classes: list[frozenset[int]]
+    roots: list[int]
+    chord_token_ids: list[int]  # one per bar: the Chord token forced after that bar's Bar token
+    follow_programs: dict[int, str] = field(default_factory=dict)  # program -> "tones" | "root"
+
+
+@dataclass
+class Request:
+    """One sequence to generate."""
+
+    prompt: list[int]
+    n_bars: int
+    steps_per_bar: int = 16
+    key_pcs: frozenset[int] | None = None  # key lock
+    parts: dict[int, PartRules] = field(default_factory=dict)  # program -> rules; others forbidden
+    chords: ChordPlan | None = None
+    timesig_id: int | None = None  # the only TimeSig token allowed (the asked meter)
+    max_tokens: int = 4096
+
+
+class Sampler:
+    """Generates a batch of requests together, one backend step per token."""
+
+    def __init__(self, backend: Backend, grammar: Grammar) -> None:
+        self.backend = backend
+        self.g = grammar
+
+    # ---------------------------------------------------------------- masks built once per call
+    def _static_masks(self, reqs: list[Request]) -> dict[str, np.ndarray]:
+        g, B, V = self.g, len(reqs), self.g.vocab_size
+        programs = g.programs  # sorted programs in the vocabulary
+        prog_ok = np.zeros((B, V), bool)  # which Program tokens each request may use
+        pitch_by_prog = np.zeros((B, max(len(programs), 1), V), bool)
+        mono = np.zeros((B, max(len(programs), 1)), bool)
+        for b, r in enumerate(reqs):
+            for j, prog in enumerate(programs):
+                rules = r.parts.get(prog)
+                if rules is None and r.parts:
+                    continue
+                rules = rules or PartRules(0, 127, False)
+                if g.has_programs:
+                    prog_ok[b, g.program_id[prog]] = True
+                ok = g.is_pitch & (g.value >= rules.low) & (g.value <= rules.high)
+                if r.key_pcs is not None:
+                    ok &= np.isin(g.value % 12, list(r.key_pcs)) | ~g.is_pitch
+                pitch_by_prog[b, j] = ok
+                mono[b, j] = rules.monophonic
+        chord_tok_ok = np.ones((B, V), bool)
+        for b, r in enumerate(reqs):
+            if r.key_pcs is not None:
+                chord_tok_ok[b] = g.chord_in_key_mask(r.key_pcs)
+        return {"prog_ok": prog_ok, "pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok}
+
+    # ---------------------------------------------------------------- the loop
+    def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
+        """Return the generated tokens (prompt excluded) of each request."""
+        g, B, V = self.g, len(reqs), self.g.vocab_size
+        rng = np.random.default_rng(cfg.seed)
+        masks = self._static_masks(reqs)
+        st = _State.fresh(B, len(g.programs))
+        prompts = [list(r.prompt) for r in reqs]
+        # Feed the common prompt length in one call; the rest of longer prompts is forced token by
+        # token inside the loop, so every row's cache always holds exactly its own sequence.
+        common = min(len(p) for p in prompts)
+        state = self.backend.start(B)
+        logits, state = self.backend.step(np.asarray([p[:common] for p in prompts], np.int64), state)
+        pending = [p[common:] for p in prompts]
+        for b, p in enumerate(prompts):
+            st.replay(g, b, p[:common])
+        st.bars_at_start = st.bar.copy()
+        for b in range(B):  # bars still to be forced count as prompt bars
+            st.bars_at_start[b] += sum(1 for tok in pending[b] if g.type_idx[tok] == g.T_BAR)
+        out: list[list[int]] = [[] for _ in range(B)]
+        max_tokens = max(r.max_tokens for r in reqs) + max(len(p) for p in pending)
+        n_bars = np.asarray([r.n_bars for r in reqs])
+        max_pos = np.asarray([r.steps_per_bar for r in reqs])
+        recent = np.full((B, max(cfg.repetition_window, 1)), -1, np.int64)
+        for t in range(max_tokens):
+            forced = np.asarray([bool(q) for q in pending])
+            allowed = self._allowed(reqs, st, masks, n_bars, max_pos)
+            tok = _sample(logits, allowed, cfg, rng, recent, g)
+            for b in np.nonzero(forced)[0]:
+                tok[b] = pending[b].pop(0)
+            # Finishing: EOS, or a Bar that would start one bar too many.
+            bars_done = st.bar - st.bars_at_start
+            finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
+            finishing |= t == max_tokens - 1
+            finishing &= ~forced
+            for b in np.nonzero(~st.done & ~forced)[0]:
+                if finishing[b]:
+                    st.done[b] = True
+                else:
+                    out[b].append(int(tok[b]))
+            if st.done.all():
+                break
+            tok = np.where(st.done, g.pad_id, tok)
+            st.update(g, tok, masks["mono"])
+            recent = np.roll(recent, -1, axis=1)
+            recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
+            logits, state = self.backend.step(tok[:, None].astype(np.int64), state)
+        return [g.strip_incomplete(seq) for seq in out]
+
+    def _allowed(self, reqs, st: _State, masks, n_bars, max_pos) -> np.ndarray:
+        g = self.g
+        allowed = g.next_ok[st.last_type].copy()  # [B, V] grammar
+        # Position strictly increases inside a bar and stays inside the bar.
+        pos_ok = ~g.is_position | ((g.value[None, :] > st.pos[:, None]) & (g.value[None, :] < max_pos[:, None]))
+        allowed &= pos_ok
+        for b, r in enumerate(reqs):
+            if r.timesig_id is not None:
+                allowed[b] &= ~g.is_timesig
+                allowed[b, r.timesig_id] = g.next_ok[st.last_type[b], r.timesig_id]
+        # Programs: only the parts asked for; a monophonic part once per position.
+        if g.has_programs:
+            used = np.zeros_like(allowed)
+            for j, prog in enumerate(g.programs):
+                used[:, g.program_id[prog]] = st.mono_used[:, j]
+            allowed &= ~g.is_program | (masks["prog_ok"] & ~used)
+        # Pitches: register/key of the current part, then the asked chord.
+        pitch_rows = np.nonzero(g.next_is_pitch[st.last_type])[0]
+        if len(pitch_rows):
+            prog_j = np.maximum(st.prog[pitch_rows], 0)
+            allowed[pitch_rows] &= masks["pitch_by_prog"][pitch_rows, prog_j] | ~g.is_pitch
+            for b in pitch_rows:
+                plan = reqs[b].chords
+                if plan is None:
+                    continue
+                prog = g.programs[max(st.prog[b], 0)] if g.programs else -1
+                mode = plan.follow_programs.get(prog)
+                if mode is None:
+                    continue
+                t_grid = (st.bar[b] - st.bars_at_start[b] - 1) * max_pos[b] + max(st.pos[b], 0)
+                k = max(int(np.searchsorted(plan.starts, t_grid, side="right")) - 1, 0)
+                pcs = {plan.roots[k]} if (mode == "root" and st.first_in_span(b, (prog, k))) else plan.pitch_classes[k]
+                chord_mask = ~g.is_pitch | np.isin(g.value % 12, list(pcs))
+                if (allowed[b] & chord_mask & g.is_pitch).any():
+                    allowed[b] &= chord_mask
+                    st.mark_span(b, (prog, k))
+        # Chord token after each Bar: forced when asked, else any chord in key.
+        chord_rows = np.nonzero(g.next_is_chord[st.last_type])[0]
+        for b in chord_rows:
+            plan = reqs[b].chords
+            if plan is not None:
+                bar_i = int(st.bar[b] - st.bars_at_start[b]) - 1
+                forced = plan.chord_token_ids[min(max(bar_i, 0), len(plan.chord_token_ids) - 1)]
+                allowed[b] &= ~g.is_chord
+                allowed[b, forced] = True
+            else:
+                allowed[b] &= ~g.is_chord | masks["chord_ok"][b]
+        # No EOS before the asked number of bars; the Bar that would exceed is allowed (it ends the piece).
+        allowed[:, g.eos_id] &= (st.bar - st.bars_at_start) >= n_bars
+        allowed[st.done] = False
+        allowed[st.done, g.pad_id] = True
+        # Safety: a row with nothing allowed may end.
+        empty = ~allowed.any(axis=1)
+        allowed[empty, g.eos_id] = True
+        return allowed
+
+
+@dataclass
+class _State:
+    last_type: np.ndarray
+    bar: np.ndarray
+    pos: np.ndarray
+    prog: np.ndarray
+    mono_used: np.ndarray
+    done: np.ndarray
+    spans_seen: list[set[tuple[int, int]]]
+    bars_at_start: np.ndarray
+
+    @classmethod
+    def fresh(cls, B: int, n_prog: int) -> _State:
+        z = np.zeros(B, np.int64)
+        return cls(
+            last_type=z.copy(),
+            bar=z.copy(),
+            pos=np.full(B, -1, np.int64),
+            prog=np.full(B, -1, np.int64),
+            mono_used=np.zeros((B, max(n_prog, 1)), bool),
+            done=np.zeros(B, bool),
+            spans_seen=[set() for _ in range(B)],
+            bars_at_start=z.copy(),
+        )
+
+    def replay(self, g: Grammar, b: int, tokens: list[int]) -> None:
+        for tok in tokens:
+            self._apply(g, b, int(tok))
+
+    def _apply(self, g: Grammar, b: int, tok: int) -> None:
+        t = g.type_idx[tok]
+        self.last_type[b] = t
+        if t == g.T_BAR:
+            self.bar[b] += 1
+            self.pos[b] = -1
+            self.mono_used[b] = False
+        elif t == g.T_POSITION:
+            self.pos[b] = g.value[tok]
+            self.mono_used[b] = False
+        elif t == g.T_PROGRAM:
+            self.prog[b] = g.program_index[tok]
+
+    def update(self, g: Grammar, toks: np.ndarray, mono: np.ndarray) -> None:
+        types = g.type_idx[toks]
+        self.last_type = types
+        is_bar, is_pos, is_prog = types == g.T_BAR, types == g.T_POSITION, types == g.T_PROGRAM
+        self.bar += is_bar
+        self.pos = np.where(is_bar, -1, np.where(is_pos, g.value[toks], self.pos))
+        self.mono_used[is_bar | is_pos] = False
+        prog_j = g.program_index[toks]
+        self.prog = np.where(is_prog, prog_j, self.prog)
+        rows = np.nonzero(is_prog)[0]
+        if len(rows):
+            self.mono_used[rows, prog_j[rows]] |= mono[rows, prog_j[rows]]
+
+    def first_in_span(self, b: int, key: tuple[int, int]) -> bool:
+        return key not in self.spans_seen[b]
+
+    def mark_span(self, b: int, key: tuple[int, int]) -> None:
+        self.spans_seen[b].add(key)
+
+
+def _sample(
+    logits: np.ndarray, allowed: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator, recent, g: Grammar
+) -> np.ndarray:
+    x = np.where(allowed, logits.astype(np.float64), -np.inf)
+    if cfg.repetition_penalty != 1.0:
+        rows, cols = np.nonzero(recent >= 0)
+        toks = recent[rows, cols]
+        vals = x[rows, toks]
+        x[rows, toks] = np.where(vals > 0, vals / cfg.repetition_penalty, vals * cfg.repetition_penalty)
+    if cfg.no_repeat_ngram_size > 1:
+        _ban_repeated_ngrams(x, recent, cfg.no_repeat_ngram_size)
+    if cfg.temperature <= 0:
+        return np.argmax(x, axis=1)
+    x = x / cfg.temperature
+    if cfg.top_k and cfg.top_k < x.shape[1]:
+        kth = np.partition(x, -cfg.top_k, axis=1)[:, -cfg.top_k][:, None]
+        x = np.where(x < kth, -np.inf, x)
+    x -= x.max(axis=1, keepdims=True)
+    p = np.exp(x)
+    p /= p.sum(axis=1, keepdims=True)
+    if cfg.top_p < 1.0:
+        order = np.argsort(-p, axis=1)
+        sorted_p = np.take_along_axis(p, order, axis=1)
+        keep_sorted = (np.cumsum(sorted_p, axis=1) - sorted_p) < cfg.top_p
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=1)
+        p = np.where(keep, p, 0.0)
+        p /= p.sum(axis=1, keepdims=True)
+    u = rng.random(p.shape[0])[:, None]
+    return np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), p.shape[1] - 1)
+
+
+def _ban_repeated_ngrams(x: np.ndarray, recent: np.ndarray, n: int) -> None:
+    """Forbid a pitch that would repeat an n-gram already in the recent pitch history."""
+    for b in range(x.shape[0]):
+        hist = [int(t) for t in recent[b] if t >= 0]
+        if len(hist) < n:
+            continue
+        tail = tuple(hist[-(n - 1) :])
+        for i in range(len(hist) - n + 1):
+            if tuple(hist[i : i + n - 1]) == tail:
+                x[b, hist[i + n - 1]] = -np.inf

@@ -1,0 +1,279 @@
+"""Shared machinery for generation styles: options, requests, chord plans, song form, scores.
+
+A style is conditioning prefix + constraints + post-processing + output naming + GM instrument.
+The notes always come from the model; the rules here only constrain (register, monophony, key
+lock, asked chords) or arrange what the model wrote (a repeated section is the same tokens again).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from midiforge.errors import MidiforgeError
+from midiforge.generation.engine import ROLE_PROGRAMS, Engine
+from midiforge.generation.pieces import ROLE_TRACKS, Piece, piece_stem
+from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
+from midiforge.music.chords import Chord, ChordSpan, parse_progression
+from midiforge.music.keys import ALL_KEYS, Key, parse_key
+
+#: Pitch registers per role (MIDI numbers), from the ranges of the training corpora.
+REGISTERS = {"melody": (55, 88), "chords": (36, 79), "bass": (28, 62)}
+MONOPHONIC = {"melody": True, "chords": False, "bass": True}
+#: How chord-track and bass pitches follow asked chords: chord tones, or the root on each chord's first note.
+CHORD_FOLLOW = {"chords": "tones", "bass": "root"}
+FORMS = {1: "A", 2: "AB", 3: "ABA", 4: "AABA", 5: "AABAB", 6: "AABABA", 7: "AABABBA", 8: "AABAABBA"}
+
+
+@dataclass
+class StyleOptions:
+    """Everything a user can ask of a style (the CLI's common options)."""
+
+    n: int = 4
+    bars: int | None = None
+    seconds: float | None = None
+    tempo: float | None = None
+    key: str | None = None  # "A minor"; None = a random key per piece
+    meter: str = "4/4"
+    chords: str | None = None  # "Am F C G" or "Am:2 F:2 | C G"
+    scale_lock: bool = False
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    prompt: Path | None = None
+    sections: str | None = None  # "AABA" or a number of sections
+    section_bars: int | None = None
+    drums: bool = False
+    role: str | None = None  # for all-scales / random
+
+    @property
+    def seed(self) -> int | None:
+        return self.sampling.seed
+
+    def beats_per_bar(self) -> int:
+        try:
+            num, den = (int(x) for x in self.meter.split("/"))
+        except ValueError:
+            raise MidiforgeError(f"bad meter '{self.meter}' (use e.g. 4/4, 3/4, 6/8)") from None
+        if num <= 0 or den not in (2, 4, 8):
+            raise MidiforgeError(f"unsupported meter '{self.meter}'")
+        return num * 4 // den
+
+    def tempo_bpm(self) -> float:
+        bpm = self.tempo or 120.0
+        if not 20 <= bpm <= 300:
+            raise MidiforgeError(f"tempo {bpm} is out of range (20..300 bpm)")
+        return float(bpm)
+
+    def n_bars(self, default_seconds: float) -> int:
+        if self.bars:
+            if self.bars < 1:
+                raise MidiforgeError("--bars must be at least 1")
+            return int(self.bars)
+        seconds = self.seconds or default_seconds
+        if seconds <= 0:
+            raise MidiforgeError("--seconds must be positive")
+        return max(1, round(seconds * self.tempo_bpm() / 60.0 / self.beats_per_bar()))
+
+    def keys(self, n: int) -> list[Key]:
+        if self.key:
+            return [parse_key(self.key)] * n
+        rng = random.Random(self.seed)
+        return [rng.choice(ALL_KEYS) for _ in range(n)]
+
+    def progression(self) -> list[ChordSpan] | None:
+        if not self.chords:
+            return None
+        text = self.chords
+        if Path(text).is_file():
+            text = Path(text).read_text().replace("\n", " | ")
+        return parse_progression(text, beats_per_bar=self.beats_per_bar())
+
+
+# ---------------------------------------------------------------------------------- requests
+def role_parts(roles: list[str]) -> dict[int, PartRules]:
+    return {ROLE_PROGRAMS[r]: PartRules(*REGISTERS[r], monophonic=MONOPHONIC[r]) for r in roles}
+
+
+def chord_plan(engine: Engine, spans: list[ChordSpan], start_bar: int, n_bars: int, options: StyleOptions) -> ChordPlan:
+    """Lay the (looping) progression over ``n_bars`` bars starting at song bar ``start_bar``."""
+    spb = engine.steps_per_beat
+    steps_per_bar = options.beats_per_bar() * spb
+    loop_bars = max(s.bar for s in spans) + 1
+    starts, pcs, roots, bar_chords = [], [], [], []
+    for bar in range(n_bars):
+        song_bar = (start_bar + bar) % loop_bars
+        in_bar = [s for s in spans if s.bar == song_bar] or [_sounding(spans, song_bar)]
+        for s in in_bar:
+            starts.append(bar * steps_per_bar + round(s.beat * spb))
+            pcs.append(s.chord.pitch_classes)
+            roots.append(s.chord.root_pc)
+        bar_chords.append(engine.codec.chord_id(in_bar[0].chord))
+    follow = {ROLE_PROGRAMS[r]: mode for r, mode in CHORD_FOLLOW.items()}
+    return ChordPlan(starts=starts, pitch_classes=pcs, roots=roots, chord_token_ids=bar_chords, follow_programs=follow)
+
+
+def _sounding(spans: list[ChordSpan], bar: int) -> ChordSpan:
+    before = [s for s in spans if s.bar < bar]
+    last = before[-1] if before else spans[0]
+    return ChordSpan(bar, 0.0, last.length, last.chord)
+
+
+def make_request(
+    engine: Engine,
+    role: str,
+    roles: list[str],
+    key: Key,
+    n_bars: int,
+    options: StyleOptions,
+    context: list[int] | None = None,
+    plan: ChordPlan | None = None,
+) -> Request:
+    prefix = engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter)
+    num, den = (int(x) for x in options.meter.split("/"))
+    try:
+        timesig = engine.codec.timesig_id(num, den)
+    except MidiforgeError:
+        timesig = None
+    return Request(
+        prompt=prefix + list(context or []),
+        n_bars=n_bars,
+        steps_per_bar=options.beats_per_bar() * engine.steps_per_beat,
+        key_pcs=key.scale_pcs if options.scale_lock else None,
+        parts=role_parts(roles),
+        chords=plan,
+        timesig_id=timesig,
+        max_tokens=n_bars * 160 + 8,
+    )
+
+
+# ---------------------------------------------------------------------------------- scores
+def split_bars(tokens: list[int], engine: Engine) -> list[list[int]]:
+    """Split generated tokens into bars (each starting with its Bar token)."""
+    g = engine.grammar
+    bars: list[list[int]] = []
+    for tok in tokens:
+        if g.type_idx[tok] == g.T_BAR or not bars:
+            bars.append([])
+        bars[-1].append(tok)
+    return bars
+
+
+def chords_of(tokens: list[int], engine: Engine) -> list[str]:
+    """The chord symbol the model wrote (or was given) for each bar."""
+    out = []
+    for bar in split_bars(tokens, engine):
+        names = [engine.codec.token(t) for t in bar if engine.grammar.is_chord[t]]
+        name = names[0].removeprefix("Chord_") if names else "N"
+        out.append("N.C." if name in ("N", "None") else Chord.from_token_name(name).symbol)
+    return out
+
+
+def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles: list[str], markers: list[str] | None = None):
+    """Decode, then set tempo/meter, role names, GM programs, monophony and chord markers."""
+    import symusic
+
+    score = engine.decode(tokens)
+    tpq = score.ticks_per_quarter
+    score.tempos = [symusic.Tempo(0, options.tempo_bpm(), ttype="tick")]
+    num, den = (int(x) for x in options.meter.split("/"))
+    score.time_signatures = [symusic.TimeSignature(0, num, den, ttype="tick")]
+    by_program = {ROLE_PROGRAMS[r]: r for r in roles}
+    tracks = []
+    for track in score.tracks:
+        role = by_program.get(int(track.program))
+        if role is None or len(track.notes) == 0:
+            continue
+        name, program = ROLE_TRACKS[role]
+        track.name, track.program = name, program
+        if MONOPHONIC[role]:
+            _make_monophonic(track)
+        tracks.append((list(by_program.values()).index(role), track))
+    score.tracks = [t for _, t in sorted(tracks, key=lambda x: x[0])]
+    if markers:
+        bar_ticks = tpq * options.beats_per_bar()
+        score.markers = [symusic.TextMeta(i * bar_ticks, text, ttype="tick") for i, text in enumerate(markers)]
+    return score
+
+
+def _make_monophonic(track) -> None:
+    """Cut each note where the next one starts (the model already plays one note at a time)."""
+    notes = sorted(track.notes, key=lambda n: (n.time, -n.pitch))
+    kept = []
+    for note in notes:
+        if kept and note.time == kept[-1].time:
+            continue
+        if kept and kept[-1].end > note.time:
+            kept[-1].duration = note.time - kept[-1].time
+        kept.append(note)
+    track.notes = kept
+
+
+# ---------------------------------------------------------------------------------- styles
+@dataclass(frozen=True)
+class RoleStyle:
+    """One role on its own: melody, chord progression or bassline clips (16 s by default)."""
+
+    name: str
+    role: str
+    folder: str
+    description: str
+    default_seconds: float = 16.0
+
+    def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
+        n_bars = options.n_bars(self.default_seconds)
+        keys = options.keys(options.n)
+        spans = options.progression()
+        reqs = [
+            make_request(
+                engine, self.role, [self.role], k, n_bars, options,
+                context=prompt_context(engine, options),
+                plan=chord_plan(engine, spans, 0, n_bars, options) if spans else None,
+            )
+            for k in keys
+        ]
+        outs = engine.run(reqs, options.sampling)
+        pieces = []
+        for i, (k, toks) in enumerate(zip(keys, outs)):
+            prompt = reqs[i].prompt
+            score = finish_score(engine, prompt + toks, options, [self.role], markers=chords_of(toks, engine))
+            meta = {"style": self.name, "key": k.name, "tempo": options.tempo_bpm(), "bars": n_bars,
+                    "chords": chords_of(toks, engine)}
+            pieces.append(Piece(score, self.folder, piece_stem(self.name, k.token, options.tempo_bpm(), options.seed, i), meta))
+        return pieces
+
+
+def prompt_context(engine: Engine, options: StyleOptions) -> list[int]:
+    """Tokens of ``--prompt FILE.mid`` (its bars, without prefix) for the model to continue."""
+    if options.prompt is None:
+        return []
+    from midiforge.generation.prompting import encode_prompt
+
+    return encode_prompt(engine, options.prompt)
+
+
+@dataclass(frozen=True)
+class RandomStyle:
+    """A random role per clip (melody, chords or bass)."""
+
+    name: str = "random"
+    description: str = "Random clips: each one a melody, a chord progression or a bassline."
+
+    def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
+        rng = random.Random(options.seed)
+        pieces: list[Piece] = []
+        for i in range(options.n):
+            style = rng.choice(ROLE_STYLES)
+            one = StyleOptions(**{**options.__dict__, "n": 1})
+            if options.seed is not None:
+                one.sampling = SamplingConfig(**{**options.sampling.__dict__, "seed": options.seed + i})
+            for p in style.generate(engine, one):
+                p.folder, p.stem = "random", p.stem.replace("_000", f"_{i:03d}")
+                pieces.append(p)
+        return pieces
+
+
+ROLE_STYLES = [
+    RoleStyle("melody", "melody", "melodies", "Monophonic melodies (16 s clips by default)."),
+    RoleStyle("chord", "chords", "chords", "Chord progressions: three or more notes at most onsets."),
+    RoleStyle("bass", "bass", "basslines", "Monophonic basslines in a low register."),
+]
