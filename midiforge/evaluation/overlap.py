@@ -5,7 +5,7 @@ compared with the distances from each generated piece to each reference piece (i
 generated music is like the reference, both distance distributions look alike: the overlapping
 area (OA) of their kernel density estimates is near 1 and KLD(intra_ref || inter) near 0.
 
-Both densities use one shared Gaussian bandwidth (Scott's rule on the pooled distances) so that
+Both densities use one shared Gaussian bandwidth (Scott's rule on their within-sample spread) so that
 two identical distance samples give identical densities (OA = 1); Yang & Lerch used a separate
 scipy bandwidth per sample. Large sets are subsampled to ``max_pairs`` distances with a seeded
 generator, so results are deterministic.
@@ -60,10 +60,11 @@ def subsample(distances: np.ndarray, max_pairs: int, rng: np.random.Generator) -
 
 
 def shared_bandwidth(p: np.ndarray, q: np.ndarray) -> float:
-    """Scott's-rule bandwidth of the pooled samples, floored so a constant sample still has a width."""
-    pooled = np.concatenate([p, q])
-    spread = float(np.ptp(pooled))
-    h = float(pooled.std()) * len(pooled) ** (-1 / 5)
+    """Scott's-rule bandwidth from the within-sample spread of both samples (not the pooled spread,
+    which would grow with the gap between them), floored so a constant sample still has a width."""
+    spread = float(np.ptp(np.concatenate([p, q])))
+    within = float(np.sqrt((p.var() + q.var()) / 2))
+    h = within * min(len(p), len(q)) ** (-1 / 5)
     return max(h, 1e-3 * spread, 1e-6)
 
 
@@ -73,10 +74,11 @@ def gaussian_kde_density(samples: np.ndarray, grid: np.ndarray, bandwidth: float
         from scipy.stats import gaussian_kde
     except ImportError:
         return numpy_kde_density(samples, grid, bandwidth)
-    std = float(samples.std())
-    if std <= 0 or len(samples) < 2:  # scipy needs a non-singular covariance
+    if len(samples) < 2 or float(samples.std()) <= 0:  # scipy needs a non-singular covariance
         return numpy_kde_density(samples, grid, bandwidth)
-    return gaussian_kde(samples, bw_method=bandwidth / std)(grid)
+    return gaussian_kde(samples, bw_method=bandwidth / float(samples.std(ddof=1)))(
+        grid
+    )  # its covariance uses ddof=1
 
 
 def numpy_kde_density(samples: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
@@ -102,10 +104,10 @@ class Densities:
 
 
 def densities(p_samples: np.ndarray, q_samples: np.ndarray) -> Densities:
-    """KDEs of two samples on one grid wide enough to hold both (4 bandwidths of margin)."""
+    """KDEs of two samples on one grid wide enough to hold both (6 bandwidths of margin)."""
     h = shared_bandwidth(p_samples, q_samples)
-    lo = min(p_samples.min(), q_samples.min()) - 4 * h
-    hi = max(p_samples.max(), q_samples.max()) + 4 * h
+    lo = min(p_samples.min(), q_samples.min()) - 6 * h
+    hi = max(p_samples.max(), q_samples.max()) + 6 * h
     n = int(min(max(GRID_POINTS, (hi - lo) / h * 8), 20 * GRID_POINTS))
     grid = np.linspace(lo, hi, n)
     return Densities(grid, gaussian_kde_density(p_samples, grid, h), gaussian_kde_density(q_samples, grid, h))
