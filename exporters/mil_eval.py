@@ -34,7 +34,7 @@ def load_program(package: str | Path) -> Any:
 def _np_dtype(var: Any) -> Any:
     from coremltools.converters.mil.mil import types
 
-    dtype = var.dtype if not types.is_state(var.sym_type) else var.sym_type.wrapped_type().dtype
+    dtype = var.dtype if not types.is_state(var.sym_type) else var.sym_type.wrapped_type().get_primitive()
     return types.nptype_from_builtin(dtype)
 
 
