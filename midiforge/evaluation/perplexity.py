@@ -52,29 +52,27 @@ def _dataset_windows(path: Path, split: str, seq_len: int, codec) -> Iterator[tu
         yield np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64)
 
 
-def midi_token_ids(files: Iterable[Path], codec) -> Iterator[list[int]]:
-    """Each MIDI file as one full-view token sequence of ``codec`` (unusable files are skipped)."""
-    import symusic
-
-    from midiforge.data.roles import find_roles
+def midi_windows(files: Iterable[Path], codec, seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(x, y) windows of MIDI files tokenized as ``midiforge prepare`` does (every role view,
+    bar-aligned segments that repeat the conditioning prefix), without augmentation.
+    Files the codec cannot use are skipped."""
+    from midiforge.data.encoding import encode_piece
+    from midiforge.data.examples import segment
+    from midiforge.data.midi_io import BadMidi, load_score
+    from midiforge.data.roles import find_roles, views_for
 
     for path in files:
         try:
-            score = symusic.Score(str(path))
-            ids = codec.encode(score, find_roles(score))
-        except (MidiforgeError, RuntimeError, ValueError):
+            score = load_score(path)
+            roles = find_roles(score)
+            piece = encode_piece(codec, score, roles, views_for(roles))
+            segments = [seg for ids in piece.views.values() for seg in segment(codec, ids, seq_len + 1)]
+        except (BadMidi, MidiforgeError, ValueError, RuntimeError):
             continue
-        if len(ids) > 1:
-            yield ids
-
-
-def split_windows(ids: list[int], seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Consecutive windows of ``seq_len`` predictions over one sequence (each token predicted once)."""
-    ids_array = np.asarray(ids, dtype=np.int64)
-    for start in range(0, len(ids_array) - 1, seq_len):
-        chunk = ids_array[start : start + seq_len + 1]
-        if len(chunk) > 1:
-            yield chunk[:-1], chunk[1:]
+        for seg in segments:
+            ids = np.asarray(seg, dtype=np.int64)
+            if len(ids) > 1:
+                yield ids[:-1], ids[1:]
 
 
 def _batches(windows: Iterable[tuple[np.ndarray, np.ndarray]], batch_size: int, pad_id: int):
@@ -123,9 +121,7 @@ def perplexity(
     if is_dataset_dir(data):
         split, windows = "val", _dataset_windows(data, "val", seq_len, codec)
     else:
-        files = resolve_midi_files(data, "--data")
-        split = "midi"
-        windows = (w for ids in midi_token_ids(files, codec) for w in split_windows(ids, seq_len))
+        split, windows = "midi", midi_windows(resolve_midi_files(data, "--data"), codec, seq_len)
     total_nll, total_tokens, sequences = 0.0, 0, 0
     task = progress.add_task("perplexity", total=None, info="") if progress is not None else None
     with torch.inference_mode():
