@@ -105,3 +105,45 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, args, message):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0
     assert isinstance(result.exception, MidiforgeError) and message in str(result.exception)
+
+
+def test_reference_can_be_a_corpus_name(tmp_path, monkeypatch):
+    from midiforge import registry
+    from midiforge.evaluation.pieces import resolve_midi_files
+
+    gen, ref = make_sets(tmp_path)
+
+    class TinyCorpus:
+        name = "tiny-test-corpus"
+        description = "two files"
+
+        def files(self, cache_dir, **_):
+            return sorted(ref.glob("*.mid"))[:2]
+
+    class Plugin:
+        @staticmethod
+        def register_corpora(register):
+            register(TinyCorpus())
+
+    monkeypatch.setattr(registry, "registry", lambda: registry.load_registry(extra_plugins={"tiny": Plugin}))
+    monkeypatch.setenv("MIDIFORGE_CACHE", str(tmp_path / "cache"))
+    assert [p.name for p in resolve_midi_files("tiny-test-corpus")] == ["r0.mid", "r1.mid"]
+    assert evaluate(gen, "tiny-test-corpus").reference.files == 2
+
+
+def test_prepared_dataset_as_reference_means_its_held_out_files(tmp_path):
+    gen, ref = make_sets(tmp_path)
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "codec.json").write_text("{}")
+    files = sorted(ref.glob("*.mid"))
+    entries = [
+        {"file": str(f), "status": "ok", "split": "val" if i < 2 else "train"} for i, f in enumerate(files)
+    ]
+    entries.append({"file": str(tmp_path / "gone.mid"), "status": "skipped", "reason": "no notes"})
+    (dataset / "report.json").write_text(json.dumps({"files": entries}))
+    report = evaluate(gen, dataset, training=dataset)
+    assert report.reference.files == 2  # the held-out (val) files
+    assert report.originality_against == str(dataset)
+    train_copy = evaluate(files[3], dataset, training=dataset)  # a training file "generated" again
+    assert train_copy.originality.files[0].longest_copied_notes == 16

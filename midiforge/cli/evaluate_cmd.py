@@ -15,13 +15,15 @@ from midiforge.errors import MidiforgeError
 @click.option(
     "-r",
     "--reference",
-    metavar="CORPUS|DIR",
-    help="Real music to compare with: a folder or file of MIDI, or a corpus name (see `midiforge plugins`).",
+    metavar="DIR|CORPUS|DATASET",
+    help="Real music to compare with: a folder or file of MIDI, a corpus name (see `midiforge plugins`), "
+    "or a prepared dataset folder (its held-out val files).",
 )
 @click.option(
     "--training",
-    metavar="CORPUS|DIR",
-    help="What originality is checked against (the training data); default: the reference.",
+    metavar="DIR|CORPUS|DATASET",
+    help="What originality is checked against: folder, corpus, or a prepared dataset (its train files); "
+    "default: the reference.",
 )
 @click.option(
     "-o",

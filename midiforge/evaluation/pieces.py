@@ -139,9 +139,12 @@ def load_piece(path: str | Path) -> Piece:
     return Piece(path, tracks, _meter_of(score))
 
 
-def resolve_midi_files(source: str | Path, what: str = "input") -> list[Path]:
-    """MIDI files of a folder (recursive), a single file, or a registered corpus name."""
+def resolve_midi_files(source: str | Path, what: str = "input", split: str = "val") -> list[Path]:
+    """MIDI files of a folder (recursive), a single file, a registered corpus name, or the
+    ``split`` files of a dataset folder made by ``midiforge prepare``."""
     path = Path(source)
+    if path.is_dir() and (path / "report.json").is_file() and (path / "codec.json").is_file():
+        return dataset_split_files(path, split, what)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
         if not files:
@@ -152,6 +155,25 @@ def resolve_midi_files(source: str | Path, what: str = "input") -> list[Path]:
             raise MidiforgeError(f"{what}: {path} is not a .mid/.midi file")
         return [path]
     return _corpus_files(str(source), what)
+
+
+def dataset_split_files(dataset: Path, split: str, what: str) -> list[Path]:
+    """The source MIDI files a prepared dataset put into ``split`` (its report.json records them)."""
+    import json
+
+    try:
+        entries = json.loads((dataset / "report.json").read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MidiforgeError(f"{what}: {dataset}/report.json is unreadable ({exc})") from None
+    files = [Path(e["file"]) for e in entries if e.get("status") == "ok" and e.get("split") == split]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise MidiforgeError(
+            f"{what}: {len(missing)} {split} files of dataset {dataset} are gone, e.g. {missing[0]}"
+        )
+    if not files:
+        raise MidiforgeError(f"{what}: dataset {dataset} has no {split} files")
+    return files
 
 
 def _corpus_files(name: str, what: str) -> list[Path]:

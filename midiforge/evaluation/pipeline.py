@@ -25,7 +25,11 @@ Source = str | Path | Sequence[str | Path]
 
 def _files(source: Source, what: str, limit: int | None, seed: int) -> tuple[str, list[Path]]:
     if isinstance(source, str | Path):
-        label, files = str(source), resolve_midi_files(source, what)
+        # a prepared dataset as reference means its held-out files; as training data, its train files
+        label, files = (
+            str(source),
+            resolve_midi_files(source, what, split="train" if what == "training" else "val"),
+        )
     else:
         label, files = f"{len(source)} files", [Path(p) for p in source]
     if limit is not None and len(files) > limit:  # a seeded sample keeps large corpora fast
