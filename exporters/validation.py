@@ -28,10 +28,9 @@ class Agreement:
 
 
 def _prefix(codec: Any) -> list[int]:
-    try:
-        return list(codec.prefix_ids("melody", "C major", 120.0, "4/4"))
-    except Exception:  # a codec without midiforge's control tokens: start from BOS only
-        return [int(codec.bos_id)]
+    from midiforge.music.keys import parse_key
+
+    return list(codec.prefix_ids("melody", parse_key("C major"), 120.0, "4_4"))
 
 
 @torch.no_grad()

@@ -29,19 +29,19 @@ def _size(n: int) -> str:
 
 
 def report_table(report) -> Table:
-    table = Table(title=f"{report.format} export of {report.checkpoint} (checked with {report.method})")
-    for col in ("file", "size", "max |Δlogit| full", "max |Δlogit| step", "tolerance", "top-1 agree", "ok", "note"):
-        table.add_column(col, justify="right" if col not in ("file", "note") else "left")
+    """Validation figures: max |logit difference| vs PyTorch for the full pass and one step."""
+    table = Table(title=f"{report.format} export of {report.checkpoint}", caption=f"checked with {report.method}")
+    for col in ("file", "size", "max Δ full", "max Δ step", "tolerance", "top-1", "ok"):
+        table.add_column(col, justify="left" if col == "file" else "right")
     for a in report.artifacts:
         table.add_row(
-            str(a.path),
+            f"{a.path.name}\n[dim]{a.note}[/dim]" if a.note else a.path.name,
             _size(a.size_bytes),
-            f"{a.max_abs_err_full:.2e}",
-            f"{a.max_abs_err_step:.2e}",
+            f"{a.max_abs_err_full:.1e}",
+            f"{a.max_abs_err_step:.1e}",
             f"{a.tolerance:.0e}",
-            f"{a.top1_agreement:.1%}",
+            f"{a.top1_agreement:.0%}",
             "[green]yes[/green]" if a.passed else "[red]NO[/red]",
-            a.note,
         )
     return table
 

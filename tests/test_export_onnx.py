@@ -1,0 +1,109 @@
+"""ONNX export: validation against PyTorch, metadata, LSTM, and generation without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from midiforge.exporters.api import export_model
+
+from midiforge.cli import cli
+from midiforge.cli.common import run_cli
+from midiforge.generation.onnx_backend import OnnxBackend
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_lstm_checkpoint(tmp_path_factory):
+    from midiforge.data.codec import Codec
+    from midiforge.models.checkpoint import save_checkpoint
+    from midiforge.models.lstm import LSTMConfig
+    from midiforge.registry import get
+
+    torch.manual_seed(1)
+    codec = Codec()
+    model = get("model", "lstm").build(LSTMConfig(vocab_size=codec.vocab_size, hidden_size=48, n_layers=2))
+    return save_checkpoint(tmp_path_factory.mktemp("lstm") / "lstm.safetensors", model, "lstm", codec)
+
+
+def test_onnx_runs_the_transformer_like_pytorch(tiny_onnx, tiny_checkpoint):
+    from midiforge.models.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    backend = OnnxBackend(tiny_onnx)
+    assert backend.vocab_size == loaded.codec.vocab_size
+    assert backend.meta["vocab"][loaded.codec.bos_id] == loaded.codec.token(loaded.codec.bos_id)
+    assert json.loads(tiny_onnx.with_suffix(".json").read_text())["codec"] == backend.codec_dict
+    # batch 3 (the graph was traced with batch 2), a prompt of 7 then two single-token steps
+    ids = np.random.default_rng(0).integers(0, backend.vocab_size, size=(3, 9))
+    with torch.no_grad():
+        ref = loaded.model.eval()(torch.from_numpy(ids)).numpy()
+    full, state = backend.run(ids[:, :7], backend.start(3))
+    step1, state = backend.step(ids[:, 7:8], state)
+    step2, state = backend.step(ids[:, 8:9], state)
+    assert full.shape == (3, 7, backend.vocab_size)
+    np.testing.assert_allclose(full, ref[:, :7], atol=1e-4)
+    np.testing.assert_allclose(step1, ref[:, 7], atol=1e-4)
+    np.testing.assert_allclose(step2, ref[:, 8], atol=1e-4)
+    assert state["past_key_0"].shape[2] == 9  # the cache grew by every fed token
+
+
+def test_lstm_exports_with_fixed_size_state(tiny_lstm_checkpoint, tmp_path):
+    report = export_model("onnx", tiny_lstm_checkpoint, tmp_path / "lstm.onnx")
+    assert report.passed and report.max_abs_err_step <= report.tolerance
+    backend = OnnxBackend(tmp_path / "lstm.onnx")
+    assert [c["name"] for c in backend.cache_layout] == ["h", "c"]
+    assert all("length" not in c["shape"] for c in backend.cache_layout)
+    logits, state = backend.step(np.array([[1, 2, 3]]), backend.start(1))
+    assert logits.shape == (1, backend.vocab_size) and state["past_h"].shape == (2, 1, 48)
+
+
+def test_export_errors_are_one_line(tiny_checkpoint, tmp_path, capsys):
+    assert run_cli(cli, ["export", "onnx", str(tmp_path / "missing.safetensors"), "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(tmp_path / "m.onnx"), "-O", "opsett=18"]) == 1
+    assert "unknown onnx export option(s) opsett" in capsys.readouterr().err
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(tmp_path / "m.txt")]) == 1
+    assert run_cli(cli, ["export", "tflite", str(tiny_checkpoint)]) == 1
+    assert not (tmp_path / "m.onnx").exists()
+
+
+NO_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not installed here")
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def test_generation_with_onnx_backend_needs_no_torch(tiny_onnx, tmp_path):
+    script = NO_TORCH + textwrap.dedent(f"""
+        from midiforge.generation import SamplingConfig, StyleOptions, generate
+        result = generate("melody", StyleOptions(n=2, bars=2, sampling=SamplingConfig(seed=3)),
+                          out={str(tmp_path)!r}, model={str(tiny_onnx)!r}, backend="onnx")
+        assert result.backend == "onnx", result.backend
+        assert "torch" not in sys.modules
+        print("\\n".join(str(f) for f in result.files))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = done.stdout.split()
+    assert len(files) == 2
+    import pretty_midi
+
+    for f in files:
+        midi = pretty_midi.PrettyMIDI(f)  # parses: a valid standard MIDI file
+        assert midi.instruments and midi.get_end_time() >= 0
