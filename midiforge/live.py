@@ -106,7 +106,7 @@ def midi_backend_problem() -> str | None:
     except ImportError:
         return "python-rtmidi is not installed: pip install 'midiforge[live]'"
     except Exception as exc:  # rtmidi raises its own SystemError when ALSA/CoreMIDI is unusable
-        return f"no MIDI system available ({exc}); on Linux load the ALSA sequencer (snd-seq) or use JACK"
+        return f"no MIDI system available ({exc})"
     return None
 
 
@@ -119,7 +119,7 @@ def open_port(name: str | None = None, virtual: bool | None = None) -> Any:
     """
     problem = midi_backend_problem()
     if problem:
-        raise MidiforgeError(f"cannot open a MIDI output: {problem}")
+        raise MidiforgeError(f"cannot open a MIDI output: {problem}; `midiforge doctor` shows the fix")
     if name is None or virtual:
         try:
             return mido.open_output(name or "midiforge", virtual=True)
