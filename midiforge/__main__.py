@@ -1,0 +1,5 @@
+"""``python -m midiforge`` runs the CLI."""
+
+from midiforge.cli import main
+
+main()

@@ -1,0 +1,61 @@
+"""midiforge-arpeggio: arpeggiates the chords the model writes.
+
+Registered through the ``midiforge`` entry-point group (see pyproject.toml); midiforge itself is
+not touched. The model composes the harmony and voicing; this plugin only re-times each chord as a
+broken chord, one note per ``step`` grid cells, going up (or up-down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import midiforge
+from midiforge.generation.styles import RoleStyle
+
+
+@dataclass(frozen=True)
+class ArpeggioStyle:
+    name: str = "arpeggio"
+    description: str = "Arpeggios: the model's chord progression played as broken chords (example plugin)."
+    folder: str = "arpeggios"
+    sixteenths_per_note: int = 2
+    pattern: str = "up-down"
+
+    def generate(self, engine, options):
+        chords = RoleStyle("arpeggio", "chords", self.folder, self.description)
+        pieces = chords.generate(engine, options)
+        for piece in pieces:
+            for track in piece.score.tracks:
+                track.notes = arpeggiate(track.notes, piece.score.ticks_per_quarter // 4 * self.sixteenths_per_note,
+                                         self.pattern)
+                track.name = "Arpeggio"
+            piece.meta["style"] = self.name
+        return pieces
+
+
+def arpeggiate(notes, step_ticks: int, pattern: str = "up-down"):
+    """Turn every group of notes starting together into a broken chord lasting as long as the group."""
+    import symusic
+
+    groups: dict[int, list] = {}
+    for note in notes:
+        groups.setdefault(note.time, []).append(note)
+    out = []
+    starts = sorted(groups)
+    for i, start in enumerate(starts):
+        chord = sorted(groups[start], key=lambda n: n.pitch)
+        end = min(max(n.end for n in chord), starts[i + 1] if i + 1 < len(starts) else 1 << 30)
+        order = [n.pitch for n in chord]
+        if pattern == "up-down" and len(order) > 2:
+            order = order + order[-2:0:-1]
+        t, k = start, 0
+        while t < end:
+            dur = min(step_ticks, end - t)
+            out.append(symusic.Note(t, dur, order[k % len(order)], chord[0].velocity))
+            t, k = t + step_ticks, k + 1
+    return out
+
+
+@midiforge.hookimpl
+def register_styles(register):
+    register(ArpeggioStyle())

@@ -1,0 +1,74 @@
+"""Packaging: plugins/ and exporters/ install under the midiforge namespace, and a built wheel works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPPED = {"midiforge": "midiforge", "midiforge.plugins": "plugins", "midiforge.exporters": "exporters"}
+
+
+def _declared_packages() -> set[str]:
+    return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+
+
+def test_every_package_directory_is_declared():
+    found = set()
+    for package, folder in MAPPED.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            if "midiforge-" in str(init):  # example third-party distributions are not part of midiforge
+                continue
+            found.add(".".join([package, *rel.parts]) if rel.parts else package)
+    assert found == _declared_packages()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return next(out.glob("midiforge-*.whl"))
+
+
+def test_wheel_has_no_generic_top_level_names(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert "plugins" not in tops and "exporters" not in tops
+    assert "midiforge/plugins/styles.py" in names and "midiforge/exporters/onnx.py" in names
+    for asset in (ROOT / "midiforge" / "assets").glob("*.*"):
+        assert f"midiforge/assets/{asset.name}" in names, asset.name
+
+
+def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = venv / "bin" / "python"
+    # Dependencies come from this environment (no network, no GBs of torch again); midiforge from the wheel.
+    site = subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   text=True).strip()
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
+                   timeout=300, capture_output=True)
+    check = (
+        "import importlib.util, midiforge, midiforge.plugins.styles, midiforge.exporters.onnx;"
+        "assert midiforge.__file__.startswith(%r), midiforge.__file__;"
+        "assert importlib.util.find_spec('plugins') is None and importlib.util.find_spec('exporters') is None;"
+        "print('ok')" % site
+    )
+    proc = subprocess.run([str(py), "-c", check], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.stdout.strip() == "ok", proc.stderr
+    proc = subprocess.run([str(venv / "bin" / "midiforge"), "plugins", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    names = {p["name"] for p in json.loads(proc.stdout)["plugins"]}
+    assert {"harmonic", "music-transformer", "onnx", "remi"} <= names
