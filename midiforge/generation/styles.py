@@ -11,8 +11,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
-from midiforge.generation.engine import ROLE_PROGRAMS, Engine
+from midiforge.generation.engine import Engine
 from midiforge.generation.pieces import ROLE_TRACKS, Piece, piece_stem
 from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
 from midiforge.music.chords import Chord, ChordSpan, parse_progression
