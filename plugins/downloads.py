@@ -31,11 +31,16 @@ class DownloadableCorpus:
     def source(self) -> DatasetSource:
         return DatasetSource(self.url, self.sha256, self.include)
 
-    def files(self, cache_dir: Path | None = None, progress: bool = True) -> list[Path]:
-        """The dataset's MIDI files, downloaded and extracted once into the shared cache."""
-        return fetch_dataset(
+    def files(
+        self, cache_dir: Path | None = None, limit: int | None = None, progress: bool = True, **_: object
+    ) -> list[Path]:
+        """The dataset's MIDI files (the first ``limit``, sorted), downloaded and extracted once
+        into the shared downloads cache. Other keywords callers pass (``workers``,
+        ``on_progress``) are accepted and unused: downloading shows its own byte progress."""
+        files = fetch_dataset(
             self.source, name=self.name, cache_root=paths.cache_dir("downloads"), progress=progress
         )
+        return files[:limit] if limit else files
 
 
 CORPORA = (

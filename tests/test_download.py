@@ -341,4 +341,6 @@ def test_corpus_plugin_downloads_on_first_use_then_uses_the_cache(server, cache)
     assert all((cache / "downloads" / "pop-test") in p.parents for p in files)
     asked = len(server.requests)
     assert corpus.files(cache / "ignored", progress=False) == files
+    # the way `prepare --corpus` calls a corpus plugin
+    assert corpus.files(cache / "corpora", limit=1, workers=2, on_progress=None, progress=False) == files[:1]
     assert len(server.requests) == asked
