@@ -1,9 +1,9 @@
 """Live output: stream notes to a MIDI port in real time while a piece is generated.
 
-The CLI's ``generate STYLE --live [PORT]`` calls :func:`open_port` and then
-:meth:`LiveStreamer.stream_bars` with the bars as the sampler produces them (or
-:meth:`LiveStreamer.play` with a finished ``symusic.Score`` / ``pretty_midi.PrettyMIDI``), and writes
-the MIDI file as usual. Notes are timed in beats and turned into seconds with the piece's tempo
+``generate STYLE --live [PORT]`` calls :func:`stream_files` with the files it wrote (played one
+after another on one port). To play while sampling instead, open the port with :func:`open_port`
+and pass the bars as the sampler produces them to :meth:`LiveStreamer.stream_bars`;
+:meth:`LiveStreamer.play` takes a finished ``symusic.Score`` / ``pretty_midi.PrettyMIDI``. Notes are timed in beats and turned into seconds with the piece's tempo
 map, so playback follows the tempo the file is written with. Clocks and ports are injected:
 :class:`FakeClock` and :class:`RecordingPort` let tests check timing without waiting or hardware.
 
@@ -23,9 +23,11 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import mido
+import symusic
 
 from midiforge.errors import MidiforgeError
 
@@ -445,8 +447,44 @@ def bars_of(notes: Iterable[LiveNote], beats_per_bar: float = 4.0) -> Iterator[l
 
 def play_live(score: Any, port_name: str | None = None, clock: Clock | None = None) -> LiveReport:
     """Open ``port_name`` (default: virtual ``midiforge`` port), play ``score``, close the port."""
-    port = open_port(port_name)
+    return stream_scores([score], port_name=port_name, clock=clock)
+
+
+def stream_scores(
+    scores: Iterable[Any],
+    port_name: str | None = None,
+    clock: Clock | None = None,
+    port: OutputPort | None = None,
+) -> LiveReport:
+    """Play scores one after another on one port (opened from ``port_name`` unless ``port`` is
+    given); returns the summed report. Ctrl-C silences the synth before it propagates."""
+    owned = port is None
+    out = open_port(port_name) if port is None else port
+    total = LiveReport()
     try:
-        return LiveStreamer(port, clock=clock).play(score)
+        for score in scores:
+            report = LiveStreamer(out, clock=clock).play(score)
+            total.messages += report.messages
+            total.notes += report.notes
+            total.max_late_s = max(total.max_late_s, report.max_late_s)
     finally:
-        port.close()
+        if owned:
+            out.close()
+    return total
+
+
+def stream_files(
+    paths: Iterable[str | Path],
+    port_name: str | None = None,
+    clock: Clock | None = None,
+    port: OutputPort | None = None,
+) -> LiveReport:
+    """Play MIDI files in order (what ``generate --live`` calls after writing them)."""
+
+    def load(path: str | Path) -> Any:
+        try:
+            return symusic.Score(str(path))
+        except Exception as exc:
+            raise MidiforgeError(f"cannot play {path}: {exc}") from None
+
+    return stream_scores((load(p) for p in paths), port_name=port_name, clock=clock, port=port)

@@ -21,6 +21,7 @@ from midiforge.live import (
     midi_backend_problem,
     notes_from_score,
     open_port,
+    stream_files,
 )
 
 TOLERANCE_S = 0.005
@@ -281,3 +282,22 @@ def test_rtmidi_virtual_port_streams_a_score() -> None:
         score.tracks.append(track)
         report = LiveStreamer(port).play(score)
     assert report.notes == 1 and report.messages >= 3
+
+
+def test_stream_files_plays_written_files_one_after_another(tmp_path) -> None:
+    first, second = tmp_path / "a.mid", tmp_path / "b.mid"
+    for path, pitch in ((first, 60), (second, 67)):
+        score = symusic.Score(480)
+        score.tempos.append(symusic.Tempo(0, 120.0))
+        track = symusic.Track(program=0)
+        track.notes.append(symusic.Note(0, 960, pitch, 90))  # two beats = 1 s at 120 BPM
+        score.tracks.append(track)
+        score.dump_midi(str(path))
+    clock = FakeClock()
+    port = RecordingPort(clock)
+    report = stream_files([first, second], clock=clock, port=port)
+    onsets = [(t, pitch) for t, kind, _, pitch, _ in port.notes() if kind == "note_on"]
+    assert onsets == [(0.0, 60), (pytest.approx(1.0), 67)]
+    assert report.notes == 2 and not port.closed, "a port passed in stays open"
+    with pytest.raises(MidiforgeError, match="cannot play"):
+        stream_files([tmp_path / "missing.mid"], clock=clock, port=port)
