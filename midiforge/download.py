@@ -141,10 +141,8 @@ def download_file(
         ) as exc:
             if attempt == retries:
                 kept = part.stat().st_size if part.exists() else 0
-                raise MidiforgeError(
-                    f"download of {url} failed after {retries + 1} attempts ({exc}); "
-                    f"{kept} bytes kept in {part.name}, run again to resume"
-                ) from None
+                resume = f"; {kept} bytes kept in {part.name}, run again to resume" if kept else ""
+                raise MidiforgeError(f"download of {url} failed after {retries + 1} attempts ({exc}){resume}") from None
             time.sleep(min(0.2 * 2**attempt, 5.0))
     if expected is not None:
         actual = file_sha256(part)
