@@ -32,6 +32,12 @@ def midi_folder(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def model_and_windows(tiny_checkpoint, midi_folder):
+    loaded = load_checkpoint(tiny_checkpoint)
+    return loaded, list(midi_windows(sorted(midi_folder.glob("*.mid")), loaded.codec, 1024))
+
+
 def write_dataset(folder, codec, sequences):
     """A val split in the on-disk dataset format of docs/architecture.md."""
     from midiforge.data.dataset import SplitWriter
@@ -55,9 +61,8 @@ def manual_perplexity(model, windows):
     return math.exp(nll / count), count
 
 
-def test_midi_folder_perplexity_is_exp_mean_nll(tiny_checkpoint, midi_folder):
-    loaded = load_checkpoint(tiny_checkpoint)
-    windows = list(midi_windows(sorted(midi_folder.glob("*.mid")), loaded.codec, 1024))
+def test_midi_folder_perplexity_is_exp_mean_nll(tiny_checkpoint, midi_folder, model_and_windows):
+    loaded, windows = model_and_windows
     assert len(windows) >= 3  # every role view of every file
     expected, tokens = manual_perplexity(loaded.model, windows)
     result = perplexity(tiny_checkpoint, midi_folder, batch_size=4)  # batched with padding
@@ -68,9 +73,8 @@ def test_midi_folder_perplexity_is_exp_mean_nll(tiny_checkpoint, midi_folder):
     assert loaded.codec.vocab_size / 4 < result.perplexity < loaded.codec.vocab_size * 4
 
 
-def test_dataset_val_split_gives_the_same_number(tiny_checkpoint, midi_folder, tmp_path):
-    loaded = load_checkpoint(tiny_checkpoint)
-    windows = list(midi_windows(sorted(midi_folder.glob("*.mid")), loaded.codec, 1024))
+def test_dataset_val_split_gives_the_same_number(tiny_checkpoint, midi_folder, model_and_windows, tmp_path):
+    loaded, windows = model_and_windows
     sequences = [np.append(x, y[-1]) for x, y in windows]
     dataset = write_dataset(tmp_path / "ds", loaded.codec, sequences)
     from_dataset = perplexity(tiny_checkpoint, dataset, batch_size=2)

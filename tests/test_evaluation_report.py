@@ -87,8 +87,11 @@ def test_cli_writes_report_and_prints_tables(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Pitch-class entropy" in result.output and "Harmonic coherence" in result.output
     assert json.loads((out / "report.json").read_text())["generated"]["files"] == 4
-    as_json = CliRunner().invoke(cli, ["evaluate", str(gen), "-r", str(ref), "-o", str(out), "--json"])
+    as_json = CliRunner().invoke(
+        cli, ["evaluate", str(gen), "-r", str(ref), "-o", str(tmp_path / "e2"), "--json", "--no-plot"]
+    )
     assert json.loads(as_json.output)["reference"]["files"] == 6
+    assert sorted(p.name for p in (tmp_path / "e2").iterdir()) == ["report.json"]
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,7 @@ from midiforge.errors import MidiforgeError
 )
 @click.option("--batch-size", type=click.IntRange(1), default=8, help="Windows per batch for perplexity.")
 @click.option("--device", default="cpu", help="Torch device for perplexity (cpu, cuda, mps).")
+@click.option("--plot/--no-plot", default=True, help="Write distributions.png beside report.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of tables.")
 def command(
     generated: str | None,
@@ -87,6 +88,7 @@ def command(
     seq_len: int | None,
     batch_size: int,
     device: str,
+    plot: bool,
     as_json: bool,
 ) -> None:
     """Evaluate GENERATED MIDI (a folder or file) against real music.
@@ -127,7 +129,7 @@ def command(
             )
             report = report or EvaluationReport.perplexity_only(result)
             report.perplexity = result
-    written = save_report(report, out)
+    written = save_report(report, out, plot=plot)
     if as_json:
         click.echo(report.to_json())
         return

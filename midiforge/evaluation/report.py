@@ -119,11 +119,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def save_report(report: EvaluationReport, out_dir: str | Path) -> list[Path]:
+def save_report(report: EvaluationReport, out_dir: str | Path, plot: bool = True) -> list[Path]:
     """Write ``report.json`` (and ``distributions.png`` when there are feature distributions) atomically."""
     out_dir = Path(out_dir)
     written = [atomic.write_text(out_dir / REPORT_NAME, report.to_json() + "\n")]
-    if report.features:
+    if plot and report.features:
         from midiforge.evaluation.plots import plot_distributions
 
         with atomic.atomic_path(out_dir / FIGURE_NAME) as tmp:
