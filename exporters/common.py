@@ -131,6 +131,7 @@ def export_metadata(loaded: Any, cache_layout: list[dict], extra: dict | None = 
         "vocab_size": int(codec.vocab_size),
         "special_ids": {"pad": codec.pad_id, "bos": codec.bos_id, "eos": codec.eos_id},
         "context_length": context_length(loaded.model),
+        "steps_per_beat": int(getattr(codec, "steps_per_beat", 0) or 0),  # Position/Duration grid
         "generation": generation,
         "cache": cache_layout,
         "codec": codec.to_dict(),
