@@ -16,6 +16,7 @@ from midiforge.cli.common import console, run_cli
 
 COMMAND_MODULES = [
     "midiforge.cli.plugins_cmd",
+    "midiforge.cli.train_cmd",
     "midiforge.cli.download_cmd",
     "midiforge.cli.doctor_cmd",
     "midiforge.cli.generate_cmd",

@@ -1,0 +1,236 @@
+"""The shared trainer on a small real dataset (Bach chorales from music21's corpus, REMI tokens)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from midiforge.errors import MidiforgeError
+from midiforge.models import load_checkpoint, save_checkpoint
+from midiforge.training import TrainConfig, train
+from midiforge.training.config import build_config, read_config_file, read_recipe
+
+CHUNK = 65  # tokens per stored sequence (x/y windows of 64)
+TINY_TRANSFORMER = {"d_model": 32, "n_layers": 2, "n_heads": 4, "dropout": 0.1}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and the CI box is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_dataset(folder: Path, codec, splits: dict[str, list[list[int]]]) -> Path:
+    """Write the on-disk dataset format with the data package's own writer."""
+    from midiforge.data.dataset import SplitWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    codec.save(folder / "codec.json")
+    for split, seqs in splits.items():
+        writer = SplitWriter(folder, split)
+        writer.add(np.concatenate(seqs), [len(s) for s in seqs])
+        writer.close()
+    meta = {
+        "pad_id": codec.pad_id,
+        "corpus": "music21 bach (test)",
+        "sequences": {k: len(v) for k, v in splits.items()},
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def chorales(tmp_path_factory) -> Path:
+    """10 Bach chorales -> REMI tokens (BOS ... EOS) cut in 65-token sequences; 8 train, 2 val."""
+    music21 = pytest.importorskip("music21")
+    import symusic
+
+    from midiforge.data.codec import Codec
+
+    codec = Codec()
+    tmp = tmp_path_factory.mktemp("chorales")
+    paths = [p for p in music21.corpus.getComposer("bach") if str(p).endswith(".mxl")][:10]
+    pieces = []
+    for i, p in enumerate(paths):
+        midi = tmp / f"{i}.mid"
+        music21.corpus.parse(p).write("midi", fp=str(midi))
+        ids = [codec.bos_id, *codec.tokenizer.encode(symusic.Score(str(midi))).ids, codec.eos_id]
+        pieces.append([ids[s : s + CHUNK] for s in range(0, len(ids) - 1, CHUNK - 1)])
+    splits = {"train": [s for p in pieces[:8] for s in p], "val": [s for p in pieces[8:] for s in p]}
+    return write_dataset(tmp / "dataset", codec, {k: [np.array(s) for s in v] for k, v in splits.items()})
+
+
+def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
+    base = dict(
+        model="music-transformer", model_config=dict(TINY_TRANSFORMER), data=[str(data)], out=str(out),
+        batch_size=8, seq_len=64, lr=3e-3, warmup_steps=5, epochs=2, log_interval=1, progress=False, seed=7,
+    )  # fmt: skip
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def train_losses(history) -> list[tuple[int, float]]:
+    return [(r["step"], r["train_loss"]) for r in history if r.get("train_loss") is not None]
+
+
+def test_loss_falls_and_outputs_are_written(chorales, tmp_path):
+    result = train(tiny_config(chorales, tmp_path / "run", epochs=3, sample_interval=20, sample_tokens=48))
+    vals = [r["val_loss"] for r in result.history if r.get("val_loss") is not None]
+    assert len(vals) == 3  # one validation per epoch
+    assert vals[-1] < vals[0] < math.log(382)  # below chance, and still falling
+    assert result.best_val_loss == min(vals)
+    assert result.stopped == "completed"
+    for name in ("best.safetensors", "last.safetensors", "last.state.pt", "metrics.csv", "training.png"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert list((tmp_path / "run" / "samples").glob("step_*.mid"))
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
+    assert header.startswith("step,epoch,train_loss,val_loss,val_acc")
+    loaded = load_checkpoint(result.best)
+    assert loaded.meta["training"]["val_loss"] == pytest.approx(result.best_val_loss)
+    assert loaded.codec.vocab_size == loaded.model.config.vocab_size == 382
+    assert loaded.meta["training"]["tokens_seen"] == result.tokens_seen > 0
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run(chorales, tmp_path):
+    """Crash at step 11 (last checkpoint at step 8, mid-epoch), resume: same losses as one run."""
+    full = train(tiny_config(chorales, tmp_path / "a", checkpoint_interval=4))
+
+    def crash(step, info):
+        if step == 11:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(tiny_config(chorales, tmp_path / "b", checkpoint_interval=4), on_step=crash)
+    state = torch.load(tmp_path / "b" / "last.state.pt", weights_only=True)
+    assert state["position"]["step"] == 8
+    resumed = train(tiny_config(chorales, tmp_path / "b", checkpoint_interval=4, resume=True))
+    assert resumed.steps == full.steps > 11
+    steps, losses = zip(*train_losses(resumed.history), strict=True)
+    full_steps, full_losses = zip(*train_losses(full.history), strict=True)
+    assert steps == full_steps == tuple(range(1, full.steps + 1))
+    assert losses == pytest.approx(full_losses, abs=1e-6)
+    assert resumed.best_val_loss == pytest.approx(full.best_val_loss, abs=1e-6)
+
+
+def test_crash_while_writing_keeps_the_previous_best(chorales, tmp_path, monkeypatch):
+    result = train(tiny_config(chorales, tmp_path / "run", epochs=1))
+    before = load_checkpoint(result.best)
+    size = result.best.stat().st_size
+
+    import safetensors.torch
+
+    def dies_half_way(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\0" * 1000)  # a partial file, then the process "dies"
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", dies_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(result.best, before.model, "music-transformer", before.meta["codec"])
+    monkeypatch.undo()
+    assert result.best.stat().st_size == size
+    after = load_checkpoint(result.best)
+    ids = torch.randint(0, 382, (1, 20))
+    torch.testing.assert_close(after.model(ids), before.model(ids))
+    assert not [p for p in result.best.parent.iterdir() if p.name.endswith(".tmp")]
+
+    # a file truncated by something else is refused with a clear message
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(result.best.read_bytes()[: size // 3])
+    with pytest.raises(MidiforgeError, match="corrupt or truncated"):
+        load_checkpoint(truncated)
+    state = tmp_path / "run" / "last.state.pt"
+    state.write_bytes(state.read_bytes()[:500])
+    with pytest.raises(MidiforgeError, match="corrupt or truncated"):
+        train(tiny_config(chorales, tmp_path / "run", epochs=1, resume=True))
+
+
+def test_early_stopping_and_max_steps(chorales, tmp_path):
+    limited = train(tiny_config(chorales, tmp_path / "a", max_steps=3))
+    assert (limited.stopped, limited.steps) == ("max_steps", 3)
+    assert limited.best is not None  # a final validation still picks a best checkpoint
+    early = train(tiny_config(chorales, tmp_path / "b", lr=1.0, epochs=6, eval_interval=2, patience=2))
+    assert early.stopped == "early_stopping"
+
+
+def test_hf_model_trains_and_generates(chorales, tmp_path):
+    pytest.importorskip("transformers")
+    cfg = tiny_config(chorales, tmp_path / "hf", model="hf-gpt2", model_config={"d_model": 32, "n_layers": 2, "n_heads": 4},
+                      max_steps=6, epochs=1)  # fmt: skip
+    result = train(cfg)
+    losses = [loss for _, loss in train_losses(result.history)]
+    assert result.steps == 6 and losses[-1] < losses[0]
+    loaded = load_checkpoint(result.last)
+    assert loaded.meta["model"] == "hf-gpt2"
+    from midiforge.training.sampling import sample_ids
+
+    ids = sample_ids(loaded.model, [loaded.codec.bos_id], 10, generator=torch.Generator().manual_seed(0))
+    assert len(ids) >= 2
+
+
+def test_config_layers_recipe_and_bad_options(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("epochs = 3\nlr = 0.001\n[model_config]\nd_model = 64\n")
+    yaml = tmp_path / "c.yaml"
+    yaml.write_text("epochs: 5\nmodel_config:\n  n_layers: 2\n")
+    cfg = build_config(read_config_file(toml), read_config_file(yaml), {"lr": 0.002})
+    assert (cfg.epochs, cfg.lr, cfg.model_config) == (5, 0.002, {"d_model": 64, "n_layers": 2})
+    recipe = build_config(read_recipe("default"))
+    assert recipe.model == "music-transformer" and len(recipe.data) == 2
+    with pytest.raises(MidiforgeError, match="unknown training option"):
+        build_config({"learning_rate": 1})
+    with pytest.raises(MidiforgeError, match="unknown recipe"):
+        read_recipe("nope")
+    with pytest.raises(MidiforgeError, match="not found"):
+        read_config_file(tmp_path / "missing.toml")
+    with pytest.raises(MidiforgeError, match="not found"):
+        train(TrainConfig(data=[str(tmp_path / "no-such-dataset")], progress=False))
+
+
+def test_cli_trains_with_flags_and_model_options(chorales, tmp_path):
+    from midiforge.cli import cli
+    from midiforge.cli.common import run_cli
+
+    out = tmp_path / "cli"
+    code = run_cli(cli, ["train", "--data", str(chorales), "--data", str(chorales), "--out", str(out),
+                         "--max-steps", "2", "--batch-size", "4", "--seq-len", "64", "--no-progress",
+                         "--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "positional=relative"])  # fmt: skip
+    assert code == 0
+    meta = load_checkpoint(out / "last.safetensors").meta
+    assert meta["model_config"]["positional"] == "relative" and meta["training"]["step"] == 2
+    assert run_cli(cli, ["train", "--data", str(chorales), "--model-opt", "nonsense"]) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(chorales, tmp_path):
+    out = tmp_path / "ddp"
+    midiforge = Path(sys.executable).parent / "midiforge"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           str(midiforge), "train", "--data", str(chorales), "--out", str(out), "--device", "cpu",
+           "--max-steps", "4", "--batch-size", "4", "--seq-len", "64", "--no-progress", "--log-interval", "1",
+           "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = load_checkpoint(out / "last.safetensors").meta["training"]
+    assert meta["processes"] == 2 and meta["step"] == 4
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) > 4
