@@ -148,5 +148,7 @@ def test_prepared_dataset_as_reference_means_its_held_out_files(tmp_path):
     report = evaluate(gen, dataset, training=dataset)
     assert report.reference.files == 2  # the held-out (val) files
     assert report.originality_against == str(dataset)
+    real_vs_real = evaluate(f"{dataset}:val", f"{dataset}:train")
+    assert (real_vs_real.generated.files, real_vs_real.reference.files) == (2, 4)
     train_copy = evaluate(files[3], dataset, training=dataset)  # a training file "generated" again
     assert train_copy.originality.files[0].longest_copied_notes == 16

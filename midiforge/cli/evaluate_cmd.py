@@ -17,7 +17,7 @@ from midiforge.errors import MidiforgeError
     "--reference",
     metavar="DIR|CORPUS|DATASET",
     help="Real music to compare with: a folder or file of MIDI, a corpus name (see `midiforge plugins`), "
-    "or a prepared dataset folder (its held-out val files).",
+    "or a prepared dataset folder (its held-out val files; DATASET:train for the others).",
 )
 @click.option(
     "--training",
@@ -91,7 +91,7 @@ def command(
     plot: bool,
     as_json: bool,
 ) -> None:
-    """Evaluate GENERATED MIDI (a folder or file) against real music.
+    """Evaluate GENERATED MIDI (a folder or file; DATASET:val for real held-out music) against real music.
 
     Reports literature metrics per set (pitch-class entropy, scale consistency, pitch range,
     polyphony, empty beats, groove, inter-onset interval, note-length and pitch-class transition

@@ -141,9 +141,14 @@ def load_piece(path: str | Path) -> Piece:
 
 def resolve_midi_files(source: str | Path, what: str = "input", split: str = "val") -> list[Path]:
     """MIDI files of a folder (recursive), a single file, a registered corpus name, or the
-    ``split`` files of a dataset folder made by ``midiforge prepare``."""
+    ``split`` files of a dataset folder made by ``midiforge prepare`` (``DATASET:train`` or
+    ``DATASET:val`` picks the split explicitly)."""
+    text = str(source)
+    for name in ("train", "val"):
+        if text.endswith(f":{name}") and is_prepared_dataset(Path(text[: -len(name) - 1])):
+            return dataset_split_files(Path(text[: -len(name) - 1]), name, what)
     path = Path(source)
-    if path.is_dir() and (path / "report.json").is_file() and (path / "codec.json").is_file():
+    if is_prepared_dataset(path):
         return dataset_split_files(path, split, what)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
@@ -155,6 +160,10 @@ def resolve_midi_files(source: str | Path, what: str = "input", split: str = "va
             raise MidiforgeError(f"{what}: {path} is not a .mid/.midi file")
         return [path]
     return _corpus_files(str(source), what)
+
+
+def is_prepared_dataset(path: Path) -> bool:
+    return path.is_dir() and (path / "report.json").is_file() and (path / "codec.json").is_file()
 
 
 def dataset_split_files(dataset: Path, split: str, what: str) -> list[Path]:
