@@ -39,7 +39,7 @@ def open_split(paths: list[str], split: str, seq_len: int) -> tuple[Dataset, dic
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.is_dir():
-            raise MidiforgeError(f"dataset {path} not found")
+            raise MidiforgeError(f"dataset {path} not found (make one with `midiforge prepare`)")
         this = read_codec_dict(path)
         if codec is None:
             codec = this
