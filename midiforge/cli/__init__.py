@@ -16,10 +16,13 @@ from midiforge.cli.common import console, run_cli
 
 COMMAND_MODULES = [
     "midiforge.cli.plugins_cmd",
+    "midiforge.cli.prepare_cmd",
     "midiforge.cli.train_cmd",
     "midiforge.cli.download_cmd",
     "midiforge.cli.doctor_cmd",
     "midiforge.cli.generate_cmd",
+    "midiforge.cli.infill_cmd",
+    "midiforge.cli.vary_cmd",
     "midiforge.cli.export_cmd",
     "midiforge.cli.evaluate_cmd",
 ]

@@ -1,0 +1,38 @@
+"""``midiforge infill SONG.mid --bars 5-8 [--track melody]``: regenerate bars of your own file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from midiforge.cli.common import console, err_console
+from midiforge.cli.model_options import model_options, sampling_options
+
+
+@click.command("infill")
+@click.argument("song", type=click.Path(path_type=Path))
+@click.option("--bars", "bars_text", required=True, help="Bars to regenerate, 1-based and inclusive: '5-8' or '5'.")
+@click.option("--track", default="full", show_default=True,
+              type=click.Choice(["full", "melody", "chords", "bass"]), help="Which part to regenerate (full = every track).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file [default: SONG_infill_BARS.mid beside SONG].")
+@sampling_options
+@model_options
+def command(song, bars_text, track, out, temperature, top_k, top_p, seed, model, backend):
+    """Regenerate bars of SONG, keeping every other note untouched; the model sees both sides of the gap."""
+    from midiforge.atomic import atomic_path
+    from midiforge.generation.engine import Engine
+    from midiforge.generation.infill import infill, load_song, parse_bars
+    from midiforge.generation.sampler import SamplingConfig
+
+    gap = parse_bars(bars_text)
+    score = load_song(song)
+    engine = Engine.load(model, backend=backend)
+    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    with err_console.status(f"Filling bars {bars_text} ({track}) ..."):
+        result = infill(engine, score, gap, track, sampling)
+    out = out or song.with_name(f"{song.stem}_infill_{bars_text}.mid")
+    with atomic_path(out) as tmp:
+        result.score.dump_midi(str(tmp))
+    console.print(f"Wrote {out} (bars {bars_text}, {track}; every note outside the gap unchanged)")

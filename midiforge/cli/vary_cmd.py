@@ -1,0 +1,37 @@
+"""``midiforge vary SONG.mid --strength 0.3``: a variation that keeps form and harmony."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from midiforge.cli.common import console, err_console
+from midiforge.cli.model_options import model_options, sampling_options
+
+
+@click.command("vary")
+@click.argument("song", type=click.Path(path_type=Path))
+@click.option("--strength", type=float, default=0.3, show_default=True, help="Share of bars the model rewrites (0-1].")
+@click.option("--track", default="full", show_default=True,
+              type=click.Choice(["full", "melody", "chords", "bass"]), help="Which part to vary.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file [default: SONG_var.mid beside SONG].")
+@sampling_options
+@model_options
+def command(song, strength, track, out, temperature, top_k, top_p, seed, model, backend):
+    """Rewrite about STRENGTH of the bars of SONG with the model, keeping each bar's chord and the form."""
+    from midiforge.atomic import atomic_path
+    from midiforge.generation.engine import Engine
+    from midiforge.generation.infill import load_song, vary
+    from midiforge.generation.sampler import SamplingConfig
+
+    score = load_song(song)
+    engine = Engine.load(model, backend=backend)
+    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    with err_console.status("Writing a variation ..."):
+        varied, bars = vary(engine, score, strength, track, sampling, seed=seed)
+    out = out or song.with_name(f"{song.stem}_var.mid")
+    with atomic_path(out) as tmp:
+        varied.dump_midi(str(tmp))
+    console.print(f"Wrote {out}: rewrote bars {', '.join(map(str, bars))} ({track})")

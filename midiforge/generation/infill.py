@@ -1,0 +1,201 @@
+"""Infilling and variation of a user's MIDI file.
+
+The model sees the whole piece around the gap (the bars before *and after* it, in the
+``Infill_Gap … Infill_Start Role_x`` layout it was trained on, see docs/infilling.md) and writes
+the gap's bars. The answer is spliced into the *original* file: notes outside the gap, and the
+other tracks, are never re-encoded, so they stay bit-for-bit what the user had.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from midiforge.errors import MidiforgeError
+from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
+
+ROLES = ("melody", "chords", "bass", "full")
+MAX_CONTEXT = 1000  # tokens of context around the gap
+
+
+@dataclass
+class InfillResult:
+    score: object  # symusic.Score, the original with the gap regenerated
+    gap: tuple[int, int]  # 0-based bars, end exclusive
+    target: str
+    changed_tracks: list[int]
+
+
+def parse_bars(text: str) -> tuple[int, int]:
+    """``"5-8"`` (1-based, inclusive) → (4, 8) (0-based, end exclusive); ``"5"`` is one bar."""
+    try:
+        first, _, last = text.partition("-")
+        a, b = int(first), int(last or first)
+    except ValueError:
+        raise MidiforgeError(f"bad --bars '{text}' (use e.g. 5-8 or 5)") from None
+    if a < 1 or b < a:
+        raise MidiforgeError(f"bad --bars '{text}': bars are numbered from 1 and the range must not be empty")
+    return a - 1, b
+
+
+def load_song(path: str | Path):
+    import symusic
+
+    path = Path(path)
+    if not path.is_file():
+        raise MidiforgeError(f"file not found: {path}")
+    try:
+        score = symusic.Score(str(path))
+    except Exception as exc:
+        raise MidiforgeError(f"cannot read {path.name} as MIDI: {exc}") from None
+    if score.note_num() == 0:
+        raise MidiforgeError(f"{path.name} has no notes")
+    return score
+
+
+def infill(engine, score, gap: tuple[int, int], target: str = "full", sampling: SamplingConfig | None = None) -> InfillResult:
+    """Regenerate bars ``gap`` of ``target`` (a role, or ``full`` for every track) in ``score``."""
+    return infill_many(engine, score, [gap], target, sampling)[0]
+
+
+def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full",
+                sampling: SamplingConfig | None = None) -> list[InfillResult]:
+    """Fill several gaps of the same piece in one batch (each result changes one gap only)."""
+    from midiforge.data.roles import find_roles
+
+    if target not in ROLES:
+        raise MidiforgeError(f"--track must be one of {', '.join(ROLES)}, not '{target}'")
+    codec = engine.codec
+    roles = find_roles(score)
+    ids = codec.encode(score, roles, role="full")
+    from midiforge.data.bars import split_bars
+
+    _, bars, _ = split_bars(codec, ids)
+    downbeats = [int(t) for t in score.get_downbeats()]
+    for start, end in gaps:
+        if end > len(bars):
+            raise MidiforgeError(f"--bars reaches bar {end} but the piece has {len(bars)} bars")
+    track_ids = _target_tracks(roles, target)
+    if not track_ids:
+        raise MidiforgeError(f"the piece has no {target} track to regenerate")
+    reqs = [_request(engine, score, ids, bars, gap, target, track_ids) for gap in gaps]
+    answers = engine.run(reqs, sampling or SamplingConfig())
+    results = []
+    for gap, answer in zip(gaps, answers, strict=True):
+        new = _splice(engine, score, answer, gap, track_ids, downbeats, target)
+        results.append(InfillResult(new, gap, target, track_ids))
+    return results
+
+
+def _target_tracks(roles: dict[str, list[int]], target: str) -> list[int]:
+    if target == "full":
+        return sorted({i for r in ("melody", "chords", "bass") for i in roles.get(r, [])})
+    others = {i for r, idx in roles.items() if r != target for i in idx}
+    own = [i for i in roles.get(target, []) if i not in others] or list(roles.get(target, []))
+    return sorted(own)
+
+
+def _request(engine, score, ids, bars, gap, target, track_ids) -> Request:
+    codec = engine.codec
+    prompt = codec.build_infill_example(ids, gap, target, with_answer=False)
+    if len(prompt) > MAX_CONTEXT:
+        from midiforge.data.bars import build_infill_example
+
+        prompt = build_infill_example(codec, ids, gap, target, with_answer=False, max_len=MAX_CONTEXT)
+    # Keep the harmony: the gap's bars keep their original chord tokens.
+    chord_ids = [next((t for t in bars[b] if codec.type_of[t] == "Chord"), codec.chord_id(None)) for b in range(*gap)]
+    timesig = next((t for t in bars[gap[0]] if codec.type_of[t] == "TimeSig"), None)
+    lo, hi = _register(score, track_ids)
+    from midiforge.data.vocab import ROLE_PROGRAMS
+
+    roles = ("melody", "chords", "bass") if target == "full" else (target,)
+    parts = {ROLE_PROGRAMS[r]: PartRules(lo, hi, monophonic=r in ("melody", "bass")) for r in roles}
+    steps = _steps_per_bar(engine, timesig)
+    return Request(prompt=prompt, n_bars=gap[1] - gap[0], steps_per_bar=steps, parts=parts, timesig_id=timesig,
+                   chords=ChordPlan(starts=[0], pitch_classes=[frozenset()], roots=[0], chord_token_ids=chord_ids),
+                   max_tokens=(gap[1] - gap[0]) * 200 + 8)
+
+
+def _register(score, track_ids: list[int]) -> tuple[int, int]:
+    pitches = [n.pitch for i in track_ids for n in score.tracks[i].notes]
+    return (min(pitches), max(pitches)) if pitches else (36, 84)
+
+
+def _steps_per_bar(engine, timesig_id: int | None) -> int:
+    if timesig_id is None:
+        return 4 * engine.steps_per_beat
+    num, den = (int(x) for x in engine.codec.token(timesig_id).split("_", 1)[1].split("/"))
+    return num * engine.steps_per_beat * 4 // den
+
+
+def _splice(engine, score, answer: list[int], gap, track_ids, downbeats, target):
+    """The original score with the target tracks' notes starting inside the gap replaced."""
+    from midiforge.data.vocab import ROLE_PROGRAMS
+
+    codec = engine.codec
+    start_tick = downbeats[gap[0]] if gap[0] < len(downbeats) else int(score.end())
+    end_tick = downbeats[gap[1]] if gap[1] < len(downbeats) else int(score.end()) + 1
+    generated = codec.decode(codec.prefix_ids("full", _any_key(), 120.0, "4/4")[:1] + answer, tempo_bpm=120.0)
+    scale = score.ticks_per_quarter / generated.ticks_per_quarter
+    new = score.copy()
+    for i in track_ids:
+        track = new.tracks[i]
+        track.notes = [n for n in track.notes if not (start_tick <= n.time < end_tick)]
+    by_program = {int(t.program): t for t in generated.tracks}
+    for role_program, dest in _destinations(new, track_ids, target).items():
+        source = by_program.get(ROLE_PROGRAMS.get(role_program, -999))
+        if source is None:
+            continue
+        for note in source.notes:
+            n = copy.copy(note)
+            n.time = start_tick + round(note.time * scale)
+            n.duration = max(1, min(round(note.duration * scale), end_tick - n.time))
+            n.velocity = _typical_velocity(new.tracks[dest])
+            if n.time < end_tick:
+                new.tracks[dest].notes.append(n)
+        new.tracks[dest].notes.sort(key=lambda x: (x.time, x.pitch))
+    return new
+
+
+def _destinations(score, track_ids: list[int], target: str) -> dict[str, int]:
+    from midiforge.data.roles import find_roles
+
+    roles = find_roles(score)
+    wanted = ("melody", "chords", "bass") if target == "full" else (target,)
+    dest = {}
+    for role in wanted:
+        idx = [i for i in roles.get(role, []) if i in track_ids]
+        if idx:
+            dest[role] = idx[0]
+    return dest
+
+
+def _typical_velocity(track) -> int:
+    vels = sorted(n.velocity for n in track.notes)
+    return vels[len(vels) // 2] if vels else 90
+
+
+def _any_key():
+    from midiforge.music.keys import ALL_KEYS
+
+    return ALL_KEYS[0]
+
+
+def vary(engine, score, strength: float = 0.3, target: str = "full", sampling: SamplingConfig | None = None,
+         seed: int | None = None):
+    """Keep the form and harmony, regenerate about ``strength`` of the bars (same chords per bar)."""
+    if not 0 < strength <= 1:
+        raise MidiforgeError("--strength must be in (0, 1]")
+    from midiforge.data.bars import split_bars
+    from midiforge.data.roles import find_roles
+
+    _, bars, _ = split_bars(engine.codec, engine.codec.encode(score, find_roles(score), role="full"))
+    n = len(bars)
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(range(n), max(1, round(strength * n))))
+    out = score
+    for bar in chosen:  # one bar at a time: every gap sees the already varied music around it
+        out = infill(engine, out, (bar, bar + 1), target, sampling).score
+    return out, [b + 1 for b in chosen]
