@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 import sysconfig
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPED = {"midiforge": "midiforge", "midiforge.plugins": "plugins", "midiforge.exporters": "exporters"}
@@ -61,9 +61,9 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
                    timeout=300, capture_output=True)
     check = (
         "import importlib.util, midiforge, midiforge.plugins.styles, midiforge.exporters.onnx;"
-        "assert midiforge.__file__.startswith(%r), midiforge.__file__;"
+        f"assert midiforge.__file__.startswith({site!r}), midiforge.__file__;"
         "assert importlib.util.find_spec('plugins') is None and importlib.util.find_spec('exporters') is None;"
-        "print('ok')" % site
+        "print('ok')"
     )
     proc = subprocess.run([str(py), "-c", check], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.stdout.strip() == "ok", proc.stderr

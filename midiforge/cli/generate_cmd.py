@@ -70,7 +70,7 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
     for col in ("file", "key", "tempo", "bars", "chords"):
         table.add_column(col)
-    for path, piece in zip(result.files, result.pieces):
+    for path, piece in zip(result.files, result.pieces, strict=True):
         chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
         table.add_row(str(path), piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
                       str(piece.meta.get("bars", "")), chords_text[:60])

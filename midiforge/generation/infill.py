@@ -74,7 +74,7 @@ def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full"
 
     _, bars, _ = split_bars(codec, ids)
     downbeats = [int(t) for t in score.get_downbeats()]
-    for start, end in gaps:
+    for _, end in gaps:
         if end > len(bars):
             raise MidiforgeError(f"--bars reaches bar {end} but the piece has {len(bars)} bars")
     track_ids = _target_tracks(roles, target)

@@ -101,7 +101,7 @@ class Sampler:
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
         """Return the generated tokens (prompt excluded) of each request."""
-        g, B, V = self.g, len(reqs), self.g.vocab_size
+        g, B = self.g, len(reqs)
         rng = np.random.default_rng(cfg.seed)
         masks = self._static_masks(reqs)
         st = _State.fresh(B, len(g.programs))

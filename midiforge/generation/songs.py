@@ -114,7 +114,7 @@ class AllScalesStyle:
                 reqs.append(make_request(engine, style.role, [style.role], key, n_bars, locked))
         outs = engine.run(reqs, options.sampling, batch_size=24)
         pieces = []
-        for i, (key, req, toks) in enumerate(zip(keys, reqs, outs)):
+        for i, (key, req, toks) in enumerate(zip(keys, reqs, outs, strict=True)):
             score = finish_score(engine, req.prompt + toks, options, [style.role])
             meta = {"style": self.name, "role": role, "key": key.name, "tempo": options.tempo_bpm(), "bars": n_bars}
             stem = piece_stem(f"{style.name}", key.token, options.tempo_bpm(), options.seed, i % options.n)

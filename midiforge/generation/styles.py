@@ -234,7 +234,7 @@ class RoleStyle:
         ]
         outs = engine.run(reqs, options.sampling)
         pieces = []
-        for i, (k, toks) in enumerate(zip(keys, outs)):
+        for i, (k, toks) in enumerate(zip(keys, outs, strict=True)):
             prompt = reqs[i].prompt
             score = finish_score(engine, prompt + toks, options, [self.role], markers=chords_of(toks, engine))
             meta = {"style": self.name, "key": k.name, "tempo": options.tempo_bpm(), "bars": n_bars,
