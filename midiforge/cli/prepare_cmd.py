@@ -1,0 +1,132 @@
+"""``midiforge prepare``: tokenize MIDI files or a corpus into a training dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from midiforge.cli.common import console, progress
+from midiforge.data.prepare import PrepareOptions, PrepareSummary, prepare_dataset
+from midiforge.errors import MidiforgeError
+
+
+def _transpose_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise MidiforgeError(f"--transpose must look like -5:6, got '{text}'") from None
+    return low, high
+
+
+def print_summary(summary: PrepareSummary) -> None:
+    table = Table(title=f"dataset {summary.out} ({summary.corpus})")
+    for col in ("split", "files", "sequences", "tokens"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split in ("train", "val"):
+        table.add_row(
+            split,
+            f"{summary.split_files[split]:,}",
+            f"{summary.sequences[split]:,}",
+            f"{summary.tokens[split]:,}",
+        )
+    console.print(table)
+    console.print(
+        f"files: {summary.files:,} found, {summary.prepared:,} prepared, {summary.skipped:,} skipped, "
+        f"{summary.resumed:,} already done; vocabulary {summary.vocab_size} tokens; {summary.seconds:.1f} s"
+    )
+    for reason, count in summary.skip_reasons.items():
+        console.print(f"  [yellow]skipped[/yellow] {count:,} x {reason}")
+    if summary.skipped:
+        console.print(f"  per-file reasons: {summary.out / 'report.json'}")
+
+
+@click.command("prepare")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--corpus", help="Corpus name instead of PATH: bach-chorales, folk, palestrina, user (with --path)."
+)
+@click.option(
+    "--path", "corpus_path", type=click.Path(path_type=Path), help="Folder of MIDI files for --corpus user."
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Dataset folder [default: datasets/<corpus or folder name>].",
+)
+@click.option("--limit", type=int, help="Use only the first N files of the corpus (folk has ~11,500 tunes).")
+@click.option("--tokenizer", default="remi", show_default=True, help="Tokenizer plugin (bar-based: remi).")
+@click.option("--max-seq-len", default=512, show_default=True, help="Maximum tokens per training example.")
+@click.option(
+    "--transpose",
+    "transpose",
+    default="-5:6",
+    show_default=True,
+    help="Transposition range LOW:HIGH in semitones (0:0 = none).",
+)
+@click.option(
+    "--infill-prob",
+    default=0.25,
+    show_default=True,
+    help="Share of segments that also yield an infilling example.",
+)
+@click.option(
+    "--val-fraction",
+    default=0.05,
+    show_default=True,
+    help="Share of files (not segments) held out for validation.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for the split and infilling choices.")
+@click.option("--workers", default=2, show_default=True, help="Worker processes.")
+@click.option("--max-file-mb", default=8.0, show_default=True, help="Skip files larger than this.")
+def command(
+    path,
+    corpus,
+    corpus_path,
+    out,
+    limit,
+    tokenizer,
+    max_seq_len,
+    transpose,
+    infill_prob,
+    val_fraction,
+    seed,
+    workers,
+    max_file_mb,
+) -> None:
+    """Tokenize PATH (a folder of .mid/.midi files) or --corpus NAME into a dataset.
+
+    Resumable: a re-run skips files already done. Bad files are skipped with a reason.
+    """
+    if path is not None and corpus_path is not None:
+        raise MidiforgeError("give PATH or --path, not both")
+    path = path or corpus_path
+    low, high = _transpose_range(transpose)
+    options = PrepareOptions(
+        tokenizer=tokenizer,
+        max_seq_len=max_seq_len,
+        transpose_low=low,
+        transpose_high=high,
+        infill_prob=infill_prob,
+        val_fraction=val_fraction,
+        seed=seed,
+        max_file_mb=max_file_mb,
+    )
+    if out is None:
+        name = corpus if corpus and corpus != "user" else (Path(path).resolve().name if path else "dataset")
+        out = Path("datasets") / (f"{name}-{limit}" if limit else name)
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                label = "converting corpus" if stage == "convert" else "tokenizing"
+                tasks[stage] = bar.add_task(label, total=total, info="")
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = prepare_dataset(
+            out, path=path, corpus=corpus, options=options, limit=limit, workers=workers, progress=update
+        )
+    print_summary(summary)
