@@ -88,19 +88,27 @@ def test_bad_model_options_are_one_line_errors():
         plugin.build({"vocab_size": 10, "positional": "absolute"})
 
 
+@pytest.fixture(scope="module")
+def codec():
+    from midiforge.data.codec import Codec
+
+    return Codec()
+
+
 @pytest.mark.parametrize("key", ["music-transformer-relative", "lstm", "hf-gpt2"])
-def test_checkpoint_round_trip(tmp_path, key):
-    name, model = tiny_model(key)
+def test_checkpoint_round_trip(tmp_path, key, codec):
+    """Weights, model config, codec and training metadata come back; tied weights stay tied."""
+    name, model = tiny_model(key, vocab=codec.vocab_size)
     model.eval()
-    codec = {"tokenizer": "remi", "vocab_size": 61}
     path = save_checkpoint(tmp_path / "m.safetensors", model, name, codec, {"step": 5, "val_loss": 1.5})
     loaded = load_checkpoint(path)
-    ids = torch.randint(0, 61, (2, 16))
+    ids = torch.randint(0, codec.vocab_size, (2, 16))
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(ids), model(ids))
     assert loaded.meta["model"] == name
     assert loaded.meta["training"]["step"] == 5
-    assert loaded.meta["model_config"]["vocab_size"] == 61
+    assert loaded.meta["model_config"]["vocab_size"] == codec.vocab_size
+    assert loaded.codec.to_dict() == codec.to_dict()
 
 
 def test_fp16_checkpoint_is_smaller_and_loads_as_fp32(tmp_path):
