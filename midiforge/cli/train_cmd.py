@@ -122,7 +122,7 @@ def _add_options(func):
 def command(data, config_file, recipe, model_opts, resume, no_progress, **flags) -> None:
     """Train a model on datasets made by `midiforge prepare`.
 
-    Example: midiforge train --model music-transformer --data data/bach-chorales --epochs 20
+    Example: midiforge train --model music-transformer --data datasets/bach-chorales --epochs 20
     """
     from midiforge.training import train
 
