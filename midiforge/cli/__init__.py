@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "midiforge.cli.vary_cmd",
     "midiforge.cli.export_cmd",
     "midiforge.cli.evaluate_cmd",
+    "midiforge.cli.inspect_cmd",
 ]
 
 
