@@ -99,17 +99,26 @@ class CausalSelfAttention(nn.Module):
             # one learned embedding per distance -(max_seq_len-1)..0, shared by the heads
             self.rel_emb = nn.Parameter(torch.randn(cfg.max_seq_len, cfg.head_dim) * 0.02)
 
-    def forward(self, x, rotary=None, past=None, mask=None):
-        b, t, d = x.shape
+    def heads(self, x, rotary=None, past=None):
+        """q, k, v ``[B, heads, T, head_dim]`` (k and v after the cached ``past``)."""
+        b, t, _ = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        return q, k, v
+
+    def relative_logits(self, q: torch.Tensor, s: int) -> torch.Tensor:
+        """Unscaled ``S_rel [B, heads, T, s]``: q_i . E[distance to key j] (valid for visible keys)."""
+        return skew(q @ self.rel_emb[self.rel_emb.shape[0] - s :].to(q.dtype).transpose(0, 1))
+
+    def forward(self, x, rotary=None, past=None, mask=None):
+        b, t, d = x.shape
+        q, k, v = self.heads(x, rotary, past)
         attn_mask = mask
         if self.relative:
-            s = k.shape[2]
-            rel = skew(q @ self.rel_emb[self.rel_emb.shape[0] - s :].to(q.dtype).transpose(0, 1))
+            rel = self.relative_logits(q, k.shape[2])
             attn_mask = (rel * (1.0 / math.sqrt(self.head_dim))).masked_fill(~mask, float("-inf"))
         y = F.scaled_dot_product_attention(
             q,
