@@ -96,7 +96,15 @@ class Sampler:
         for b, r in enumerate(reqs):
             if r.key_pcs is not None:
                 chord_tok_ok[b] = g.chord_in_key_mask(r.key_pcs)
-        return {"prog_ok": prog_ok, "pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok}
+        timesig_ok = np.ones((B, V), bool)
+        for b, r in enumerate(reqs):
+            if r.timesig_id is not None:
+                timesig_ok[b] = ~g.is_timesig
+                timesig_ok[b, r.timesig_id] = True
+        prog_tok_ok = ~g.is_program | prog_ok  # Program tokens of parts not asked for are never allowed
+        return {"prog_ok": prog_tok_ok, "pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok,
+                "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
+                "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64)}
 
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
@@ -121,7 +129,8 @@ class Sampler:
         max_tokens = max(r.max_tokens for r in reqs) + max(len(p) for p in pending)
         n_bars = np.asarray([r.n_bars for r in reqs])
         max_pos = np.asarray([r.steps_per_bar for r in reqs])
-        recent = np.full((B, max(cfg.repetition_window, 1)), -1, np.int64)
+        needs_history = cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram_size > 1
+        recent = np.full((B, max(cfg.repetition_window, 1)), -1, np.int64) if needs_history else None
         for t in range(max_tokens):
             forced = np.asarray([bool(q) for q in pending])
             allowed = self._allowed(reqs, st, masks, n_bars, max_pos)
@@ -142,8 +151,9 @@ class Sampler:
                 break
             tok = np.where(st.done, g.pad_id, tok)
             st.update(g, tok, masks["mono"])
-            recent = np.roll(recent, -1, axis=1)
-            recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
+            if recent is not None:
+                recent[:, :-1] = recent[:, 1:]
+                recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
             logits, state = self.backend.step(tok[:, None].astype(np.int64), state)
         return [g.strip_incomplete(seq) for seq in out]
 
@@ -153,16 +163,10 @@ class Sampler:
         # Position strictly increases inside a bar and stays inside the bar.
         pos_ok = ~g.is_position | ((g.value[None, :] > st.pos[:, None]) & (g.value[None, :] < max_pos[:, None]))
         allowed &= pos_ok
-        for b, r in enumerate(reqs):
-            if r.timesig_id is not None:
-                allowed[b] &= ~g.is_timesig
-                allowed[b, r.timesig_id] = g.next_ok[st.last_type[b], r.timesig_id]
+        allowed &= masks["static_ok"]
         # Programs: only the parts asked for; a monophonic part once per position.
         if g.has_programs:
-            used = np.zeros_like(allowed)
-            for j, prog in enumerate(g.programs):
-                used[:, g.program_id[prog]] = st.mono_used[:, j]
-            allowed &= ~g.is_program | (masks["prog_ok"] & ~used)
+            allowed[:, masks["program_ids"]] &= ~st.mono_used
         # Pitches: register/key of the current part, then the asked chord.
         pitch_rows = np.nonzero(g.next_is_pitch[st.last_type])[0]
         if len(pitch_rows):
@@ -269,33 +273,33 @@ class _State:
 def _sample(
     logits: np.ndarray, allowed: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator, recent, g: Grammar
 ) -> np.ndarray:
-    x = np.where(allowed, logits.astype(np.float64), -np.inf)
-    if cfg.repetition_penalty != 1.0:
+    x = np.where(allowed, logits, np.float32(-np.inf)).astype(np.float32, copy=False)
+    if recent is not None and cfg.repetition_penalty != 1.0:
         rows, cols = np.nonzero(recent >= 0)
         toks = recent[rows, cols]
         vals = x[rows, toks]
         x[rows, toks] = np.where(vals > 0, vals / cfg.repetition_penalty, vals * cfg.repetition_penalty)
-    if cfg.no_repeat_ngram_size > 1:
+    if recent is not None and cfg.no_repeat_ngram_size > 1:
         _ban_repeated_ngrams(x, recent, cfg.no_repeat_ngram_size)
     if cfg.temperature <= 0:
         return np.argmax(x, axis=1)
-    x = x / cfg.temperature
-    if cfg.top_k and cfg.top_k < x.shape[1]:
-        kth = np.partition(x, -cfg.top_k, axis=1)[:, -cfg.top_k][:, None]
-        x = np.where(x < kth, -np.inf, x)
+    x /= cfg.temperature
     x -= x.max(axis=1, keepdims=True)
     p = np.exp(x)
-    p /= p.sum(axis=1, keepdims=True)
-    if cfg.top_p < 1.0:
-        order = np.argsort(-p, axis=1)
-        sorted_p = np.take_along_axis(p, order, axis=1)
-        keep_sorted = (np.cumsum(sorted_p, axis=1) - sorted_p) < cfg.top_p
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=1)
-        p = np.where(keep, p, 0.0)
-        p /= p.sum(axis=1, keepdims=True)
-    u = rng.random(p.shape[0])[:, None]
-    return np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), p.shape[1] - 1)
+    if (cfg.top_k and cfg.top_k < p.shape[1]) or cfg.top_p < 1.0:
+        # One descending sort gives both cut-offs: keep probabilities >= the last kept value.
+        desc = -np.sort(-p, axis=1)
+        n_keep = np.full(p.shape[0], p.shape[1])
+        if cfg.top_p < 1.0:
+            cum = np.cumsum(desc, axis=1)
+            n_keep = (cum - desc < cfg.top_p * cum[:, -1:]).sum(axis=1)
+        if cfg.top_k:
+            n_keep = np.minimum(n_keep, cfg.top_k)
+        threshold = desc[np.arange(p.shape[0]), np.maximum(n_keep, 1) - 1][:, None]
+        p = np.where(p >= threshold, p, 0.0)
+    cum = np.cumsum(p, axis=1)
+    u = rng.random(p.shape[0]) * cum[:, -1]
+    return np.minimum((cum < u[:, None]).sum(axis=1), p.shape[1] - 1)
 
 
 def _ban_repeated_ngrams(x: np.ndarray, recent: np.ndarray, n: int) -> None:
