@@ -17,6 +17,7 @@ from midiforge.cli.common import console, run_cli
 COMMAND_MODULES = [
     "midiforge.cli.plugins_cmd",
     "midiforge.cli.prepare_cmd",
+    "midiforge.cli.analyze_cmd",
     "midiforge.cli.train_cmd",
     "midiforge.cli.download_cmd",
     "midiforge.cli.doctor_cmd",
