@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "midiforge.cli.export_cmd",
     "midiforge.cli.evaluate_cmd",
     "midiforge.cli.inspect_cmd",
+    "midiforge.cli.pipeline_cmd",
 ]
 
 

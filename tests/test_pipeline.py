@@ -1,0 +1,160 @@
+"""``midiforge pipeline``: the whole workflow on six small MIDI files, resumed after a stop, forced again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from midiforge.cli import main
+from midiforge.errors import MidiforgeError
+from midiforge.pipeline import STAGES, PipelineOptions, run_pipeline
+
+PROGRESSION = [(0, 4, 7), (9, 12, 16), (5, 9, 12), (7, 11, 14)]  # I vi IV V
+TINY = ["--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "n_heads=2"]
+
+
+def write_song(path: Path, tonic: int, seed: int) -> None:
+    """Eight bars at 120 bpm: a flute melody on chord and scale tones, piano chords, a bass line."""
+    import numpy as np
+    import pretty_midi
+
+    rng = np.random.default_rng(seed)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    melody, chords, bass = (
+        pretty_midi.Instrument(program=p, name=n) for p, n in ((73, "melody"), (0, "chords"), (32, "bass"))
+    )
+    scale = [0, 2, 4, 5, 7, 9, 11]
+    for bar in range(8):
+        start = bar * 2.0
+        chord = PROGRESSION[bar % 4]
+        for pc in chord:
+            chords.notes.append(pretty_midi.Note(70, 60 + tonic + pc, start, start + 1.9))
+        bass.notes.append(pretty_midi.Note(80, 36 + tonic + chord[0], start, start + 0.9))
+        bass.notes.append(pretty_midi.Note(80, 43 + tonic + chord[0], start + 1.0, start + 1.9))
+        for beat in range(4):
+            pitch = 72 + tonic + (chord[beat % 3] if beat % 2 == 0 else int(rng.choice(scale)))
+            melody.notes.append(pretty_midi.Note(90, pitch, start + beat * 0.5, start + beat * 0.5 + 0.45))
+    pm.instruments.extend([melody, chords, bass])
+    pm.write(str(path))
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("songs")
+    for i, tonic in enumerate([0, 2, 4, 5, 7, 9]):
+        write_song(folder / f"song_{i}.mid", tonic, seed=i)
+    return folder
+
+
+def pipeline_args(songs: Path, out: Path, *extra: str) -> list[str]:
+    return ["pipeline", str(songs), "--out", str(out), "--max-steps", "4", "--seq-len", "64",
+            "--batch-size", "4", "--style", "melody", "--n-clips", "2", "--bars", "2", "--backend", "torch",
+            "--workers", "1", *TINY, *extra]  # fmt: skip
+
+
+def states(out: Path) -> dict:
+    return json.loads((out / "stages.json").read_text())["stages"]
+
+
+def test_stops_after_prepare_then_resumes_then_force_reruns(songs, tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        main(pipeline_args(songs, out, "--until", "prepare"))
+    assert exit_info.value.code == 0
+    first = states(out)
+    assert [first[s]["status"] for s in ("analyze", "prepare")] == ["done", "done"]
+    assert "train" not in first
+    assert (out / "analysis" / "analysis.json").is_file()
+    assert (out / "dataset" / "train.bin").is_file() and (out / "dataset" / "codec.json").is_file()
+    assert first["analyze"]["summary"]["ok"] == 6
+    assert first["prepare"]["summary"]["tokens"] > 0
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(pipeline_args(songs, out))
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    second = states(out)
+    for stage in ("analyze", "prepare"):  # untouched: same record, same finish time
+        assert second[stage] == first[stage]
+    assert all(second[s]["status"] == "done" for s in STAGES)
+    assert second["train"]["summary"]["steps"] == 4 and second["train"]["summary"]["resumed"] is False
+    assert Path(second["train"]["outputs"]["checkpoint"]).is_file()
+    generated = sorted((out / "generated").rglob("*.mid"))
+    assert len(generated) == 2 == second["generate"]["summary"]["files"]
+    report = json.loads((out / "evaluation" / "report.json").read_text())
+    assert report["generated"]["files"] == 2 and report["reference"]["files"] == 6
+    figures = second["evaluate"]["summary"]
+    assert figures["perplexity"] is not None and figures["perplexity"] > 1
+    assert 0 <= figures["mean_overlap_area"] <= 1
+    assert "skipped" in printed and "pipeline finished" in printed
+
+    third = run_pipeline(PipelineOptions(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4,
+                                         style="melody", n_clips=2, bars=2, backend="torch", workers=1,
+                                         model_config={"d_model": 32, "n_layers": 1, "n_heads": 2}))  # fmt: skip
+    assert [s.status for s in third.stages] == ["skipped"] * 5  # nothing left to do
+
+    analysis_written = (out / "analysis" / "analysis.json").stat().st_mtime_ns
+    forced = run_pipeline(PipelineOptions(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4,
+                                          style="melody", n_clips=2, bars=2, backend="torch", workers=1,
+                                          model_config={"d_model": 32, "n_layers": 1, "n_heads": 2},
+                                          until="prepare", force=True))  # fmt: skip
+    assert [s.status for s in forced.stages] == ["ran", "ran", "not run", "not run", "not run"]
+    assert (out / "analysis" / "analysis.json").stat().st_mtime_ns > analysis_written
+    assert states(out)["train"] == second["train"]  # same inputs: the trained model still counts
+
+
+def test_interrupted_training_resumes_and_changed_limits_continue(songs, tmp_path, monkeypatch):
+    """A crash in training leaves the stage 'failed'; the re-run resumes from last.state.pt."""
+    import midiforge.training as training
+
+    out = tmp_path / "run"
+    options = dict(path=songs, out=out, max_steps=6, seq_len=64, batch_size=4, backend="torch", workers=1,
+                   n_clips=1, bars=2, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})  # fmt: skip
+    real_train = training.train
+
+    def crash_after_checkpoint(config, on_step=None):
+        def step(n, info):
+            if n == 5:
+                raise RuntimeError("power cut")
+
+        return real_train(config.replace(checkpoint_interval=3), on_step=step)
+
+    monkeypatch.setattr(training, "train", crash_after_checkpoint)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_pipeline(PipelineOptions(**options, until="train"))
+    assert states(out)["train"]["status"] == "failed"
+    saved = torch.load(out / "model" / "last.state.pt", weights_only=True)
+    assert saved["position"]["step"] == 3
+
+    monkeypatch.setattr(training, "train", real_train)
+    resumed = run_pipeline(PipelineOptions(**options, until="train"))
+    assert [s.status for s in resumed.stages[:3]] == ["skipped", "skipped", "ran"]
+    summary = resumed.stage("train").summary
+    assert summary["steps"] == 6 and summary["resumed"] is True and summary["stopped"] == "max_steps"
+    assert states(out)["train"]["status"] == "done"
+    steps = [int(row.split(",")[0]) for row in (out / "model" / "metrics.csv").read_text().splitlines()[1:]]
+    assert max(steps) == 6
+
+    longer = run_pipeline(
+        PipelineOptions(**{**options, "max_steps": 8}, until="train")
+    )  # more steps: continue
+    assert longer.stage("train").status == "ran"
+    assert longer.stage("train").summary["steps"] == 8 and longer.stage("train").summary["resumed"] is True
+
+
+def test_bad_source_and_options_give_one_line_errors(tmp_path, songs):
+    with pytest.raises(MidiforgeError, match="not found"):
+        run_pipeline(PipelineOptions(path=tmp_path / "missing", out=tmp_path / "o"))
+    with pytest.raises(MidiforgeError, match="SOURCE"):
+        run_pipeline(PipelineOptions(out=tmp_path / "o"))
+    with pytest.raises(MidiforgeError, match="--until"):
+        run_pipeline(PipelineOptions(path=songs, out=tmp_path / "o", until="deploy"))
+    with pytest.raises(MidiforgeError, match="style"):
+        run_pipeline(PipelineOptions(path=songs, out=tmp_path / "o", style="polka"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pipeline", str(songs), "--out", str(tmp_path / "o"), "--model-opt", "d_model"])
+    assert exit_info.value.code == 1
