@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from midiforge.cli.common import console, progress
+from midiforge.cli.prepare_cmd import stage_updater
 from midiforge.data.analyze import AnalysisReport, analyze
 from midiforge.data.midi_io import DEFAULT_MAX_MB, LoadLimits
 from midiforge.errors import MidiforgeError
@@ -90,15 +91,7 @@ def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json) -
         name = corpus if corpus else Path(path).resolve().name
         out = Path("analysis") / name
     with progress(transient=as_json) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(
-                    "converting corpus" if stage == "convert" else "analyzing", total=total, info=""
-                )
-            bar.update(tasks[stage], completed=done, total=total)
-
+        update = stage_updater(bar, {"convert": "converting corpus", "analyze": "analyzing"})
         report = analyze(
             path,
             corpus,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from midiforge.cli.common import console, progress
@@ -18,6 +20,18 @@ def _transpose_range(text: str) -> tuple[int, int]:
     except ValueError:
         raise MidiforgeError(f"--transpose must look like -5:6, got '{text}'") from None
     return low, high
+
+
+def stage_updater(bar: Progress, labels: dict[str, str]) -> Callable[[str, int, int], None]:
+    """A ``progress(stage, done, total)`` callback showing one bar per stage."""
+    tasks: dict[str, TaskID] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(labels.get(stage, stage), total=total, info="")
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return update
 
 
 def print_summary(summary: PrepareSummary) -> None:
@@ -118,14 +132,7 @@ def command(
         name = corpus if corpus and corpus != "user" else (Path(path).resolve().name if path else "dataset")
         out = Path("datasets") / (f"{name}-{limit}" if limit else name)
     with progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                label = "converting corpus" if stage == "convert" else "tokenizing"
-                tasks[stage] = bar.add_task(label, total=total, info="")
-            bar.update(tasks[stage], completed=done, total=total)
-
+        update = stage_updater(bar, {"convert": "converting corpus", "tokenize": "tokenizing"})
         summary = prepare_dataset(
             out, path=path, corpus=corpus, options=options, limit=limit, workers=workers, progress=update
         )
