@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +125,8 @@ def sample_tokens(checkpoint: Path, role: str, bars: int, seed: int | None, key:
     engine = Engine.load(checkpoint, backend="torch")
     options = StyleOptions(n=1, bars=bars, key=key, sampling=SamplingConfig(seed=seed))
     request = make_request(engine, role, [role], options.keys(1)[0], bars, options)
+    context = int(engine.backend.model.config.max_seq_len)  # never step past the model's positions
+    request = replace(request, max_tokens=max(1, min(request.max_tokens, context - len(request.prompt) - 1)))
     return list(request.prompt) + list(engine.run([request], options.sampling)[0])
 
 

@@ -120,9 +120,6 @@ class PipelineResult:
         return next(s for s in self.stages if s.name == name)
 
 
-ProgressFactory = Callable[..., Any]
-
-
 def digest(data: Any) -> str:
     """A short stable hash of JSON-able data (the fingerprints in ``stages.json``)."""
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -228,6 +225,9 @@ class Pipeline:
         self.state.set(stage, record)
         try:
             summary, outputs = getattr(self, f"_{stage}")()
+        except KeyboardInterrupt:
+            self.state.set(stage, dict(record, status="interrupted"))
+            raise
         except Exception as exc:
             self.state.set(stage, dict(record, status="failed", error=f"{type(exc).__name__}: {exc}"))
             raise
@@ -381,8 +381,12 @@ class Pipeline:
             bars = max(1, min(bars, (context - PREFIX_TOKENS) // TOKENS_PER_BAR))
         options = StyleOptions(n=self.opt.n_clips, bars=bars, sampling=SamplingConfig(seed=self.opt.seed))
         task = self._add_task(f"generating {self.opt.n_clips} x {self.opt.style}", total=None)
-        result = generate(self.opt.style, options, out=self.folder("generate"), model=checkpoint,
-                          backend=self.opt.backend)  # fmt: skip
+        backend = self.opt.backend
+        if backend == "auto" and self.opt.model.startswith("hf-"):
+            backend = "torch"  # transformers models do not export to ONNX (docs/training.md)
+        result = generate(
+            self.opt.style, options, out=self.folder("generate"), model=checkpoint, backend=backend
+        )
         self._update(task, total=1, completed=1)
         summary = {"files": len(result.files), "style": self.opt.style, "bars": bars, "backend": result.backend,
                    "seconds": round(result.seconds, 2)}  # fmt: skip

@@ -104,3 +104,19 @@ def test_lstm_checkpoint_gives_one_clear_error(tiny_checkpoint, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["inspect", "attention", str(path), "--out", str(tmp_path / "o")])
     assert exc.value.code == 1
+
+
+def test_generated_sample_stays_inside_a_short_context(tiny_checkpoint, tmp_path):
+    from midiforge.models.transformer import TransformerConfig
+
+    codec = load_checkpoint(tiny_checkpoint).codec
+    config = TransformerConfig(vocab_size=codec.vocab_size, max_seq_len=40, d_model=32, n_layers=1, n_heads=2)
+    path = save_checkpoint(
+        tmp_path / "short.safetensors",
+        get("model", "music-transformer").build(config),
+        "music-transformer",
+        codec,
+    )
+    result = inspect_attention(path, tmp_path / "out", bars=8, max_tokens=500)
+    assert 5 < len(result.ids) <= 40
+    assert [p.name for p in result.images] == ["layer_0.png"]
