@@ -167,7 +167,8 @@ class Pipeline:
         self.state = StateFile(self.out / STATE_NAME)
         self.fingerprints: dict[str, str] = {}
         self.previous: dict[str, Any] = {}
-        self.overall = self._add_task("pipeline", total=len(STAGES))
+        last = STAGES.index(options.until) + 1 if options.until else len(STAGES)
+        self.overall = self._add_task("pipeline", total=last)
 
     # ------------------------------------------------------------------ progress helpers
 
