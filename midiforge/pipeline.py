@@ -41,6 +41,7 @@ STATE_FORMAT = 1
 #: context must hold them, so the pipeline sizes ``max_seq_len`` (free for rotary positions) to fit.
 TOKENS_PER_BAR = 160
 PREFIX_TOKENS = 16
+GENERATION_CONTEXT = 8 * TOKENS_PER_BAR + PREFIX_TOKENS
 MAX_REFERENCE_FILES = 200
 
 
@@ -291,11 +292,10 @@ class Pipeline:
         return {"resume_key": digest({"after": self.fingerprint("prepare"), **self._resume_options()})}
 
     def model_config(self) -> dict[str, Any]:
-        """Model options, with a context long enough for the generate stage's clips."""
+        """Model options, with a context long enough for 8-bar clips (not tied to ``--bars``, so
+        asking for other clips never retrains)."""
         config = dict(self.opt.model_config)
-        config.setdefault(
-            "max_seq_len", max(self.opt.seq_len, self.opt.bars * TOKENS_PER_BAR + PREFIX_TOKENS)
-        )
+        config.setdefault("max_seq_len", max(self.opt.seq_len, GENERATION_CONTEXT))
         return config
 
     # ------------------------------------------------------------------ stages

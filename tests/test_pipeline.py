@@ -92,16 +92,17 @@ def test_stops_after_prepare_then_resumes_then_force_reruns(songs, tmp_path, cap
     assert 0 <= figures["mean_overlap_area"] <= 1
     assert "skipped" in printed and "pipeline finished" in printed
 
-    third = run_pipeline(PipelineOptions(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4,
-                                         style="melody", n_clips=2, bars=2, backend="torch", workers=1,
-                                         model_config={"d_model": 32, "n_layers": 1, "n_heads": 2}))  # fmt: skip
+    same = dict(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4, style="melody", n_clips=2, bars=2,
+                backend="torch", workers=1, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})  # fmt: skip
+    third = run_pipeline(PipelineOptions(**same))
     assert [s.status for s in third.stages] == ["skipped"] * 5  # nothing left to do
 
+    other_clips = run_pipeline(PipelineOptions(**{**same, "n_clips": 3, "bars": 3}))  # no retraining for them
+    assert [s.status for s in other_clips.stages] == ["skipped"] * 3 + ["ran"] * 2
+    assert len(sorted((out / "generated").rglob("*.mid"))) == 3  # the earlier clips are gone
+
     analysis_written = (out / "analysis" / "analysis.json").stat().st_mtime_ns
-    forced = run_pipeline(PipelineOptions(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4,
-                                          style="melody", n_clips=2, bars=2, backend="torch", workers=1,
-                                          model_config={"d_model": 32, "n_layers": 1, "n_heads": 2},
-                                          until="prepare", force=True))  # fmt: skip
+    forced = run_pipeline(PipelineOptions(**same, until="prepare", force=True))
     assert [s.status for s in forced.stages] == ["ran", "ran", "not run", "not run", "not run"]
     assert (out / "analysis" / "analysis.json").stat().st_mtime_ns > analysis_written
     assert states(out)["train"] == second["train"]  # same inputs: the trained model still counts
