@@ -86,7 +86,7 @@ class Engine:
         return cls(codec=codec, backend=TorchBackend(loaded.model, device), backend_name="torch", model_path=path)
 
     # ------------------------------------------------------------------ generating
-    def run(self, requests: list[Request], sampling: SamplingConfig, batch_size: int = 16) -> list[list[int]]:
+    def run(self, requests: list[Request], sampling: SamplingConfig, batch_size: int = 32) -> list[list[int]]:
         """Generate every request, ``batch_size`` at a time (same-length prompts batch best)."""
         out: list[list[int]] = []
         for i in range(0, len(requests), batch_size):

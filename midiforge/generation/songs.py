@@ -20,12 +20,11 @@ from midiforge.generation.styles import (
     chords_of,
     finish_score,
     make_request,
-    split_bars,
+    run_bars,
 )
 from midiforge.music.keys import ALL_KEYS
 
 SONG_ROLES = ["melody", "chords", "bass"]
-CONTEXT_BARS = 4  # bars of the previous section the model sees when writing the next one
 
 
 def parse_form(sections: str | None) -> str:
@@ -62,14 +61,12 @@ class HarmonicStyle:
         sections: dict[str, list[list[int]]] = {}
         previous: list[list[int]] | None = None
         for letter in letters:
-            reqs = []
-            for i, key in enumerate(keys):
-                context = []
-                if previous is not None:
-                    context = [t for bar in split_bars(previous[i], engine)[-CONTEXT_BARS:] for t in bar]
-                plan = chord_plan(engine, spans, first_bar[letter], section_bars, options) if spans else None
-                reqs.append(make_request(engine, "full", SONG_ROLES, key, section_bars, options, context, plan))
-            sections[letter] = engine.run(reqs, _section_sampling(options, letter))
+            def build(i, context, start, n, letter=letter):
+                plan = chord_plan(engine, spans, first_bar[letter] + start, n, options) if spans else None
+                return make_request(engine, "full", SONG_ROLES, keys[i], n, options, context, plan)
+
+            sections[letter] = run_bars(engine, build, len(keys), section_bars, "full",
+                                        _section_sampling(options, letter), previous)
             previous = sections[letter]
         pieces = []
         for i, key in enumerate(keys):
@@ -106,16 +103,17 @@ class AllScalesStyle:
         if style is None:
             raise MidiforgeError(f"--role {role}: choose melody, chords or bass")
         n_bars = options.n_bars(self.default_seconds)
-        reqs, keys = [], []
-        for key in ALL_KEYS:
-            for _ in range(options.n):
-                keys.append(key)
-                locked = StyleOptions(**{**options.__dict__, "scale_lock": True})
-                reqs.append(make_request(engine, style.role, [style.role], key, n_bars, locked))
-        outs = engine.run(reqs, options.sampling, batch_size=24)
+        keys = [key for key in ALL_KEYS for _ in range(options.n)]
+        locked = StyleOptions(**{**options.__dict__, "scale_lock": True})
+
+        def build(i, context, start, n):
+            return make_request(engine, style.role, [style.role], keys[i], n, locked, context)
+
+        outs = run_bars(engine, build, len(keys), n_bars, style.role, options.sampling)
         pieces = []
-        for i, (key, req, toks) in enumerate(zip(keys, reqs, outs, strict=True)):
-            score = finish_score(engine, req.prompt + toks, options, [style.role])
+        for i, (key, toks) in enumerate(zip(keys, outs, strict=True)):
+            prefix = engine.codec.prefix_ids(style.role, key, options.tempo_bpm(), options.meter)
+            score = finish_score(engine, prefix + toks, options, [style.role])
             meta = {"style": self.name, "role": role, "key": key.name, "tempo": options.tempo_bpm(), "bars": n_bars}
             stem = piece_stem(f"{style.name}", key.token, options.tempo_bpm(), options.seed, i % options.n)
             pieces.append(Piece(score, f"scales/{key.token}", stem, meta))

@@ -8,7 +8,7 @@ lock, asked chords) or arrange what the model wrote (a repeated section is the s
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from midiforge.data.vocab import ROLE_PROGRAMS
@@ -147,6 +147,37 @@ def make_request(
     )
 
 
+#: The model was trained on windows of 512 tokens: prompt + new bars stay inside that.
+WINDOW_TOKENS = 480
+CONTEXT_BARS = 2  # bars of what came before that each chunk sees
+TOKENS_PER_BAR = {"melody": 24, "bass": 24, "chords": 64, "full": 100}
+
+
+def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sampling: SamplingConfig,
+             first_context: list[list[int]] | None = None) -> list[list[int]]:
+    """Generate ``total_bars`` bars for ``n_rows`` pieces in chunks that fit the trained window.
+
+    ``build(row, context, start_bar, n_bars) -> Request``; each chunk's context is the end of what
+    was generated before (or ``first_context`` for the first chunk), so the music runs on seamlessly.
+    """
+    per_bar = TOKENS_PER_BAR[role]
+    chunk = max(1, (WINDOW_TOKENS - CONTEXT_BARS * per_bar) // per_bar)
+    done: list[list[int]] = [[] for _ in range(n_rows)]
+    bar = 0
+    while bar < total_bars:
+        n = min(chunk, total_bars - bar)
+        reqs = []
+        for i in range(n_rows):
+            source = done[i] if bar else (first_context[i] if first_context else [])
+            context = [t for b in split_bars(source, engine)[-CONTEXT_BARS:] for t in b] if source else []
+            reqs.append(build(i, context, bar, n))
+        seed = None if sampling.seed is None else sampling.seed + 7919 * bar
+        for i, toks in enumerate(engine.run(reqs, replace(sampling, seed=seed))):
+            done[i].extend(toks)
+        bar += n
+    return done
+
+
 # ---------------------------------------------------------------------------------- scores
 def split_bars(tokens: list[int], engine: Engine) -> list[list[int]]:
     """Split generated tokens into bars (each starting with its Bar token)."""
@@ -224,21 +255,20 @@ class RoleStyle:
         n_bars = options.n_bars(self.default_seconds)
         keys = options.keys(options.n)
         spans = options.progression()
-        reqs = [
-            make_request(
-                engine, self.role, [self.role], k, n_bars, options,
-                context=prompt_context(engine, options),
-                plan=chord_plan(engine, spans, 0, n_bars, options) if spans else None,
-            )
-            for k in keys
-        ]
-        outs = engine.run(reqs, options.sampling)
+        prompt = prompt_context(engine, options)
+
+        def build(i: int, context: list[int], start: int, n: int) -> Request:
+            plan = chord_plan(engine, spans, start, n, options) if spans else None
+            return make_request(engine, self.role, [self.role], keys[i], n, options, context=context, plan=plan)
+
+        outs = run_bars(engine, build, len(keys), n_bars, self.role, options.sampling, [prompt] * len(keys))
         pieces = []
         for i, (k, toks) in enumerate(zip(keys, outs, strict=True)):
-            prompt = reqs[i].prompt
-            score = finish_score(engine, prompt + toks, options, [self.role], markers=chords_of(toks, engine))
-            meta = {"style": self.name, "key": k.name, "tempo": options.tempo_bpm(), "bars": n_bars,
-                    "chords": chords_of(toks, engine)}
+            prefix = engine.codec.prefix_ids(self.role, k, options.tempo_bpm(), options.meter)
+            chords = chords_of(toks, engine)
+            score = finish_score(engine, prefix + prompt + toks, options, [self.role],
+                                 markers=chords_of(prompt, engine) + chords if prompt else chords)
+            meta = {"style": self.name, "key": k.name, "tempo": options.tempo_bpm(), "bars": n_bars, "chords": chords}
             pieces.append(Piece(score, self.folder, piece_stem(self.name, k.token, options.tempo_bpm(), options.seed, i), meta))
         return pieces
 
