@@ -23,8 +23,9 @@ REMI_NEXT: dict[str, tuple[str, ...]] = {
     "TimeSig": ("Chord", "Position", "Bar"),
     "Chord": ("TimeSig", "Position", "Bar"),
     "Position": ("Program", "Pitch"),
-    "Program": ("Pitch",),
+    "Program": ("Pitch", "PitchDrum"),
     "Pitch": ("Velocity", "Duration"),
+    "PitchDrum": ("Velocity", "Duration"),
     "Velocity": ("Duration",),
     "Duration": ("Program", "Pitch", "Position", "Bar", "EOS"),
 }
@@ -59,6 +60,7 @@ class Grammar:
     next_is_pitch: np.ndarray  # [n_types] the next token is a Pitch
     next_is_chord: np.ndarray  # [n_types] a Chord token may follow
     is_pitch: np.ndarray
+    is_drum_pitch: np.ndarray
     is_position: np.ndarray
     is_program: np.ndarray
     is_chord: np.ndarray
@@ -85,7 +87,7 @@ class Grammar:
 
         types = [str(t) for t in codec.type_of]
         V = len(types)
-        names = sorted(set(types) | set(REMI_NEXT) | {"EOS", "Velocity"})
+        names = sorted(set(types) | set(REMI_NEXT) | {"EOS", "Velocity", "PitchDrum"})
         index = {n: i for i, n in enumerate(names)}
         type_idx = np.asarray([index[t] for t in types], np.int64)
         # EOS gets its own type so the grammar can allow it separately from PAD/BOS.
@@ -96,7 +98,8 @@ class Grammar:
         for src, dsts in _strict_bar_header(set(types)).items():
             for dst in dsts:
                 next_ok[index[src]] |= type_idx == index[dst]
-        is_ = {n: type_idx == index[n] for n in ("Pitch", "Position", "Program", "Chord")}
+        is_ = {n: type_idx == index[n] for n in ("Pitch", "PitchDrum", "Position", "Program", "Chord")}
+        any_pitch = is_["Pitch"] | is_["PitchDrum"]
         programs = sorted({int(value[i]) for i in np.nonzero(is_["Program"])[0]})
         program_id = {int(value[i]): int(i) for i in np.nonzero(is_["Program"])[0]}
         program_index = np.full(V, -1, np.int64)
@@ -111,9 +114,10 @@ class Grammar:
             type_idx=type_idx,
             value=value,
             next_ok=next_ok,
-            next_is_pitch=next_ok[:, is_["Pitch"]].any(axis=1) & ~next_ok[:, ~is_["Pitch"]].any(axis=1),
+            next_is_pitch=next_ok[:, any_pitch].any(axis=1) & ~next_ok[:, ~any_pitch].any(axis=1),
             next_is_chord=next_ok[:, is_["Chord"]].any(axis=1),
             is_pitch=is_["Pitch"],
+            is_drum_pitch=is_["PitchDrum"],
             is_position=is_["Position"],
             is_program=is_["Program"],
             is_chord=is_["Chord"],
@@ -141,7 +145,7 @@ class Grammar:
 
     def strip_incomplete(self, seq: list[int]) -> list[int]:
         """Drop a trailing unfinished note (e.g. a Pitch without its Duration)."""
-        unfinished = self.is_pitch | self.is_program | self.is_position | (self.type_idx == self.T_VELOCITY)
+        unfinished = self.is_pitch | self.is_drum_pitch | self.is_program | self.is_position | (self.type_idx == self.T_VELOCITY)
         while seq and unfinished[seq[-1]]:
             seq = seq[:-1]
         return seq

@@ -87,6 +87,9 @@ class Sampler:
                 rules = rules or PartRules(0, 127, False)
                 if g.has_programs:
                     prog_ok[b, g.program_id[prog]] = True
+                if prog < 0:  # the drum part plays drum sounds only
+                    pitch_by_prog[b, j] = g.is_drum_pitch
+                    continue
                 ok = g.is_pitch & (g.value >= rules.low) & (g.value <= rules.high)
                 if r.key_pcs is not None:
                     ok &= np.isin(g.value % 12, list(r.key_pcs)) | ~g.is_pitch
@@ -171,7 +174,7 @@ class Sampler:
         pitch_rows = np.nonzero(g.next_is_pitch[st.last_type])[0]
         if len(pitch_rows):
             prog_j = np.maximum(st.prog[pitch_rows], 0)
-            allowed[pitch_rows] &= masks["pitch_by_prog"][pitch_rows, prog_j] | ~g.is_pitch
+            allowed[pitch_rows] &= masks["pitch_by_prog"][pitch_rows, prog_j] | ~(g.is_pitch | g.is_drum_pitch)
             for b in pitch_rows:
                 plan = reqs[b].chords
                 if plan is None:

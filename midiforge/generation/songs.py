@@ -49,8 +49,9 @@ class HarmonicStyle:
     default_seconds: float = 60.0
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
-        if options.drums:
-            raise MidiforgeError("this model has no drum role; install a drum plugin or use --no-drums")
+        roles = SONG_ROLES + (["drums"] if options.drums else [])
+        if options.drums and -1 not in engine.grammar.programs:
+            raise MidiforgeError("this model's codec has no drums role; use --no-drums")
         form = parse_form(options.sections)
         total_bars = options.n_bars(self.default_seconds)
         section_bars = options.section_bars or max(1, round(total_bars / len(form)))
@@ -63,7 +64,7 @@ class HarmonicStyle:
         for letter in letters:
             def build(i, context, start, n, letter=letter):
                 plan = chord_plan(engine, spans, first_bar[letter] + start, n, options) if spans else None
-                return make_request(engine, "full", SONG_ROLES, keys[i], n, options, context, plan)
+                return make_request(engine, "full", roles, keys[i], n, options, context, plan)
 
             sections[letter] = run_bars(engine, build, len(keys), section_bars, "full",
                                         _section_sampling(options, letter), previous)
@@ -73,11 +74,13 @@ class HarmonicStyle:
             body = [t for letter in form for t in sections[letter][i]]
             prefix = engine.codec.prefix_ids("full", key, options.tempo_bpm(), options.meter)
             progression = chords_of(body, engine)
-            score = finish_score(engine, prefix + body, options, SONG_ROLES, markers=progression)
+            score = finish_score(engine, prefix + body, options, roles, markers=progression)
             meta = {
                 "style": self.name, "key": key.name, "tempo": options.tempo_bpm(), "form": form,
                 "bars": len(progression), "progression": progression,
             }
+            if options.drums:  # the model writes drums only if it learned them from data with drum tracks
+                meta["drum_notes"] = sum(len(t.notes) for t in score.tracks if t.is_drum)
             stem = piece_stem(f"song_{form}", key.token, options.tempo_bpm(), options.seed, i)
             pieces.append(Piece(score, self.folder, stem, meta))
         return pieces

@@ -20,8 +20,8 @@ from midiforge.music.chords import Chord, ChordSpan, parse_progression
 from midiforge.music.keys import ALL_KEYS, Key, parse_key
 
 #: Pitch registers per role (MIDI numbers), from the ranges of the training corpora.
-REGISTERS = {"melody": (55, 88), "chords": (36, 79), "bass": (28, 62)}
-MONOPHONIC = {"melody": True, "chords": False, "bass": True}
+REGISTERS = {"melody": (55, 88), "chords": (36, 79), "bass": (28, 62), "drums": (0, 127)}
+MONOPHONIC = {"melody": True, "chords": False, "bass": True, "drums": False}
 #: How chord-track and bass pitches follow asked chords: chord tones, or the root on each chord's first note.
 CHORD_FOLLOW = {"chords": "tones", "bass": "root"}
 FORMS = {1: "A", 2: "AB", 3: "ABA", 4: "AABA", 5: "AABAB", 6: "AABABA", 7: "AABABBA", 8: "AABAABBA"}
@@ -212,11 +212,11 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
     by_program = {ROLE_PROGRAMS[r]: r for r in roles}
     tracks = []
     for track in score.tracks:
-        role = by_program.get(int(track.program))
+        role = by_program.get(-1 if track.is_drum else int(track.program))
         if role is None or len(track.notes) == 0:
             continue
         name, program = ROLE_TRACKS[role]
-        track.name, track.program = name, program
+        track.name, track.program, track.is_drum = name, program, role == "drums"
         if MONOPHONIC[role]:
             _make_monophonic(track)
         tracks.append((list(by_program.values()).index(role), track))
