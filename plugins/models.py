@@ -1,37 +1,67 @@
-"""Built-in models, registered through the same public hook third-party plugins use."""
+"""Built-in models, registered through the same public hook third-party plugins use.
+
+Registration is lazy: listing plugins or generating with an ONNX model never imports torch; the
+real :class:`~midiforge.models.base.ModelPlugin` is built on first use of anything but its name.
+"""
 
 from __future__ import annotations
 
-from midiforge import hookimpl
-from midiforge.models import hf, lstm, transformer
-from midiforge.models.base import ModelPlugin
+from collections.abc import Callable
+from typing import Any
 
+from midiforge import hookimpl
+
+
+class LazyModelPlugin:
+    """A model plugin whose torch-based implementation is imported on first use."""
+
+    def __init__(self, name: str, description: str, make: Callable[[], Any]) -> None:
+        self.name, self.description, self._make, self._real = name, description, make, None
+
+    def __getattr__(self, item: str) -> Any:  # called only for what is not set above
+        if self._real is None:
+            self._real = self._make()
+        return getattr(self._real, item)
+
+
+def _transformer():
+    from midiforge.models import transformer
+    from midiforge.models.base import ModelPlugin
+
+    return ModelPlugin(_NAMES[0], _DESCRIPTIONS[0], transformer.TransformerConfig, transformer.build)
+
+
+def _lstm():
+    from midiforge.models import lstm
+    from midiforge.models.base import ModelPlugin
+
+    return ModelPlugin(_NAMES[1], _DESCRIPTIONS[1], lstm.LSTMConfig, lstm.build)
+
+
+def _hf(arch: str, index: int) -> Callable[[], Any]:
+    def make():
+        from midiforge.models import hf
+        from midiforge.models.base import ModelPlugin
+
+        return ModelPlugin(_NAMES[index], _DESCRIPTIONS[index], hf.HFConfig, hf.builder(arch))
+
+    return make
+
+
+_NAMES = ["music-transformer", "lstm", "hf-gpt2", "hf-llama", "hf-mistral"]
+_DESCRIPTIONS = [
+    "Decoder-only transformer (rotary or Music Transformer relative attention) with a KV cache.",
+    "Multi-layer LSTM language model.",
+    "Hugging Face GPT-2 (random init from config; needs transformers).",
+    "Hugging Face Llama (random init from config; needs transformers).",
+    "Hugging Face Mistral (random init from config; needs transformers).",
+]
 BUILTIN_MODELS = [
-    ModelPlugin(
-        "music-transformer",
-        "Decoder-only transformer (rotary or Music Transformer relative attention) with a KV cache.",
-        transformer.TransformerConfig,
-        transformer.build,
-    ),
-    ModelPlugin("lstm", "Multi-layer LSTM language model.", lstm.LSTMConfig, lstm.build),
-    ModelPlugin(
-        "hf-gpt2",
-        "Hugging Face GPT-2 (random init from config; needs transformers).",
-        hf.HFConfig,
-        hf.builder("gpt2"),
-    ),
-    ModelPlugin(
-        "hf-llama",
-        "Hugging Face Llama (random init from config; needs transformers).",
-        hf.HFConfig,
-        hf.builder("llama"),
-    ),
-    ModelPlugin(
-        "hf-mistral",
-        "Hugging Face Mistral (random init from config; needs transformers).",
-        hf.HFConfig,
-        hf.builder("mistral"),
-    ),
+    LazyModelPlugin(_NAMES[0], _DESCRIPTIONS[0], _transformer),
+    LazyModelPlugin(_NAMES[1], _DESCRIPTIONS[1], _lstm),
+    LazyModelPlugin(_NAMES[2], _DESCRIPTIONS[2], _hf("gpt2", 2)),
+    LazyModelPlugin(_NAMES[3], _DESCRIPTIONS[3], _hf("llama", 3)),
+    LazyModelPlugin(_NAMES[4], _DESCRIPTIONS[4], _hf("mistral", 4)),
 ]
 
 

@@ -25,11 +25,20 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_version_and_help_of_every_command():
     runner = CliRunner()
     assert "midiforge, version" in runner.invoke(cli, ["--version"]).output
-    for name, command in cli.commands.items():
+    ctx = cli.make_context("midiforge", ["plugins"])
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Usage" in result.output
         assert command.help, f"{name} has no help text"
+    assert {"generate", "prepare", "train", "export", "evaluate", "analyze", "plugins"} <= set(cli.list_commands(ctx))
+
+
+def test_generate_does_not_import_the_training_stack():
+    code = ("import sys; from midiforge.cli import cli; ctx = cli.make_context('midiforge', ['plugins']);"
+            "cli.get_command(ctx, 'generate'); print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_bad_path_is_one_line_without_traceback(tmp_path):

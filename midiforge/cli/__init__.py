@@ -1,7 +1,8 @@
 """The ``midiforge`` command line: a thin layer over the Python API.
 
 Each subcommand lives in its own module here and is listed in ``COMMAND_MODULES``; every module
-exposes a click command (or group) named ``command``.
+exposes a click command (or group) named ``command``. Modules are imported only when their command
+runs, so ``midiforge generate`` never pays for importing the training stack.
 """
 
 from __future__ import annotations
@@ -31,7 +32,26 @@ COMMAND_MODULES = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+def _command_name(module: str) -> str:
+    return module.rsplit(".", 1)[1].removesuffix("_cmd")
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | {_command_name(m) for m in COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands:
+            module = next((m for m in COMMAND_MODULES if _command_name(m) == name), None)
+            if module is None:
+                return None
+            self.add_command(importlib.import_module(module).command, name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="midiforge")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.pass_context
@@ -39,10 +59,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """midiforge: learn musical patterns from MIDI and generate new ones."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-for _name in COMMAND_MODULES:
-    cli.add_command(importlib.import_module(_name).command)
 
 
 def main(argv: list[str] | None = None) -> None:
