@@ -107,3 +107,17 @@ def test_generation_with_onnx_backend_needs_no_torch(tiny_onnx, tmp_path):
     for f in files:
         midi = pretty_midi.PrettyMIDI(f)  # parses: a valid standard MIDI file
         assert midi.instruments and midi.get_end_time() >= 0
+
+
+def test_cli_generate_with_onnx_model_needs_no_torch(tiny_onnx, tmp_path):
+    script = NO_TORCH + textwrap.dedent(f"""
+        from midiforge.cli import run_cli, cli
+        code = run_cli(cli, ["generate", "harmonic", "--model", {str(tiny_onnx)!r}, "--backend", "onnx",
+                             "--n-songs", "2", "--section-bars", "1", "--sections", "AB", "--seed", "1",
+                             "-o", {str(tmp_path)!r}])
+        assert "torch" not in sys.modules
+        sys.exit(code)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(list((tmp_path / "songs").glob("*.mid"))) == 2
