@@ -66,8 +66,7 @@ def run_variant(predict: Predictor, variant: Any, prefix: np.ndarray, nxt: np.nd
 
 
 def validate_package(path: Path, variant: Any, model: Any, codec: Any, tolerance: float, note: str = ""):
-    from midiforge.exporters.common import ArtifactCheck, path_size
-    from midiforge.exporters.validation import compare, reference_logits, validation_ids
+    from midiforge.exporters.validation import check_artifact
 
     predict = Predictor(path, stateful=bool(variant.states))
 
@@ -75,14 +74,4 @@ def validate_package(path: Path, variant: Any, model: Any, codec: Any, tolerance
         rows = [run_variant(predict, variant, prefix[i : i + 1], nxt[i : i + 1]) for i in range(prefix.shape[0])]
         return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
 
-    ids = validation_ids(model, codec, batch=2, length=16)
-    agreement = compare(runner, reference_logits(model, ids), ids)
-    return ArtifactCheck(
-        path=path,
-        size_bytes=path_size(path),
-        max_abs_err_full=agreement.max_abs_err_full,
-        max_abs_err_step=agreement.max_abs_err_step,
-        tolerance=tolerance,
-        top1_agreement=agreement.top1_agreement,
-        note=note,
-    )
+    return check_artifact(path, runner, model, codec, tolerance, note, batch=2, length=16)

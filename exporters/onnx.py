@@ -100,8 +100,7 @@ def embed_metadata(path: Path, metadata: dict) -> None:
 
 def validate_onnx(path: Path, model: Any, codec: Any, tolerance: float = TOLERANCE, threads: int | None = None):
     """Run ``path`` with :class:`OnnxBackend` on real sequences; return an ``ArtifactCheck``."""
-    from midiforge.exporters.common import ArtifactCheck, path_size
-    from midiforge.exporters.validation import compare, reference_logits, validation_ids
+    from midiforge.exporters.validation import check_artifact
 
     from midiforge.generation.onnx_backend import OnnxBackend
 
@@ -111,17 +110,7 @@ def validate_onnx(path: Path, model: Any, codec: Any, tolerance: float = TOLERAN
         full, state = backend.run(prefix, backend.start(prefix.shape[0]))
         return full, backend.step(nxt, state)[0]
 
-    ids = validation_ids(model, codec)
-    agreement = compare(runner, reference_logits(model, ids), ids)
-    return ArtifactCheck(
-        path=path,
-        size_bytes=path_size(path),
-        max_abs_err_full=agreement.max_abs_err_full,
-        max_abs_err_step=agreement.max_abs_err_step,
-        tolerance=tolerance,
-        top1_agreement=agreement.top1_agreement,
-        note=f"fp32, opset {OPSET}, onnxruntime",
-    )
+    return check_artifact(path, runner, model, codec, tolerance, f"fp32, opset {OPSET}, onnxruntime")
 
 
 def export_onnx(loaded: Any, out: Path, opset: int = OPSET, tolerance: float = TOLERANCE, checkpoint: Path | None = None):

@@ -69,3 +69,22 @@ def compare(runner: Runner, reference: tuple[np.ndarray, np.ndarray], ids: np.nd
         max_abs_err_step=float(np.abs(step - ref_step).max()),
         top1_agreement=float(same.mean()),
     )
+
+
+def check_artifact(path: Any, runner: Runner, model: Any, codec: Any, tolerance: float, note: str,
+                   **ids_options: Any) -> Any:
+    """Compare an exported artifact (driven by ``runner``) with the PyTorch model on real token
+    sequences and return its :class:`~midiforge.exporters.common.ArtifactCheck`."""
+    from midiforge.exporters.common import ArtifactCheck, path_size
+
+    ids = validation_ids(model, codec, **ids_options)
+    agreement = compare(runner, reference_logits(model, ids), ids)
+    return ArtifactCheck(
+        path=path,
+        size_bytes=path_size(path),
+        max_abs_err_full=agreement.max_abs_err_full,
+        max_abs_err_step=agreement.max_abs_err_step,
+        tolerance=tolerance,
+        top1_agreement=agreement.top1_agreement,
+        note=note,
+    )

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from midiforge.errors import MidiforgeError
-
 MAX_PROMPT_BARS = 8
 
 
 def encode_prompt(engine, path: Path, max_bars: int = MAX_PROMPT_BARS) -> list[int]:
     """The last ``max_bars`` bars of ``path`` as tokens (roles found by the data heuristics)."""
-    import symusic
-
     from midiforge.data.roles import find_roles
-
-    path = Path(path)
-    if not path.is_file():
-        raise MidiforgeError(f"prompt file not found: {path}")
-    try:
-        score = symusic.Score(str(path))
-    except Exception as exc:
-        raise MidiforgeError(f"cannot read prompt {path.name}: {exc}") from None
-    if score.note_num() == 0:
-        raise MidiforgeError(f"prompt {path.name} has no notes")
+    from midiforge.generation.infill import load_song
     from midiforge.generation.styles import split_bars
+
+    score = load_song(path)
 
     ids = engine.codec.encode(score, find_roles(score), role="full")
     body = ids[ids.index(engine.codec.bar_id) :] if engine.codec.bar_id in ids else []
