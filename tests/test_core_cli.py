@@ -128,3 +128,13 @@ def test_third_party_plugin_shows_up_and_generates(arpeggio_installed, tiny_chec
     assert proc.returncode == 0, proc.stderr
     files = sorted((tmp_path / "arpeggios").glob("*.mid"))
     assert len(files) == 2
+
+
+def test_python_api_mirrors_the_cli():
+    import midiforge
+
+    for name in ("analyze", "prepare_dataset", "train", "generate", "export_model", "evaluate", "infill", "vary",
+                 "run_pipeline", "fetch_dataset", "diagnose"):
+        assert callable(getattr(midiforge, name)), name
+    with pytest.raises(AttributeError):
+        midiforge.not_a_function  # noqa: B018
