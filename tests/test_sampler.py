@@ -135,3 +135,16 @@ def test_no_eos_before_the_asked_bars(engine):
     assert all(sum(engine.codec.type_of[t] == "Bar" for t in o) == 7 for o in outs)
     assert not any(engine.codec.eos_id in o for o in outs)
     assert np.all([len(o) > 0 for o in outs])
+
+
+def test_preview_writes_wav_and_piano_roll(engine, tmp_path):
+    import wave
+
+    from midiforge.generation import generate as run
+
+    result = run("melody", StyleOptions(n=1, bars=2, sampling=SamplingConfig(seed=1)), out=tmp_path,
+                 engine=engine, preview=True)
+    midi = result.files[0]
+    with wave.open(str(midi.with_suffix(".wav"))) as w:
+        assert w.getframerate() == 22050 and w.getnframes() > 22050  # two bars at 120 bpm = 4 s
+    assert midi.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
