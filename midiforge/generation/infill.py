@@ -55,13 +55,17 @@ def load_song(path: str | Path):
     return score
 
 
-def infill(engine, score, gap: tuple[int, int], target: str = "full", sampling: SamplingConfig | None = None) -> InfillResult:
-    """Regenerate bars ``gap`` of ``target`` (a role, or ``full`` for every track) in ``score``."""
-    return infill_many(engine, score, [gap], target, sampling)[0]
+def infill(engine, score, gap: tuple[int, int], target: str = "full", sampling: SamplingConfig | None = None,
+           keep_harmony: bool = False) -> InfillResult:
+    """Regenerate bars ``gap`` of ``target`` (a role, or ``full`` for every track) in ``score``.
+
+    ``keep_harmony``: the chord and bass parts keep each bar's original chord (as with ``--chords``).
+    """
+    return infill_many(engine, score, [gap], target, sampling, keep_harmony)[0]
 
 
 def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full",
-                sampling: SamplingConfig | None = None) -> list[InfillResult]:
+                sampling: SamplingConfig | None = None, keep_harmony: bool = False) -> list[InfillResult]:
     """Fill several gaps of the same piece in one batch (each result changes one gap only)."""
     from midiforge.data.roles import find_roles
 
@@ -80,7 +84,7 @@ def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full"
     track_ids = _target_tracks(roles, target)
     if not track_ids:
         raise MidiforgeError(f"the piece has no {target} track to regenerate")
-    reqs = [_request(engine, score, ids, bars, gap, target, track_ids) for gap in gaps]
+    reqs = [_request(engine, score, roles, ids, bars, gap, target, keep_harmony) for gap in gaps]
     answers = engine.run(reqs, sampling or SamplingConfig())
     results = []
     for gap, answer in zip(gaps, answers, strict=True):
@@ -97,7 +101,7 @@ def _target_tracks(roles: dict[str, list[int]], target: str) -> list[int]:
     return sorted(own)
 
 
-def _request(engine, score, ids, bars, gap, target, track_ids) -> Request:
+def _request(engine, score, roles, ids, bars, gap, target, keep_harmony) -> Request:
     codec = engine.codec
     prompt = codec.build_infill_example(ids, gap, target, with_answer=False)
     if len(prompt) > MAX_CONTEXT:
@@ -107,15 +111,31 @@ def _request(engine, score, ids, bars, gap, target, track_ids) -> Request:
     # Keep the harmony: the gap's bars keep their original chord tokens.
     chord_ids = [next((t for t in bars[b] if codec.type_of[t] == "Chord"), codec.chord_id(None)) for b in range(*gap)]
     timesig = next((t for t in bars[gap[0]] if codec.type_of[t] == "TimeSig"), None)
-    lo, hi = _register(score, track_ids)
     from midiforge.data.vocab import ROLE_PROGRAMS
 
-    roles = ("melody", "chords", "bass") if target == "full" else (target,)
-    parts = {ROLE_PROGRAMS[r]: PartRules(lo, hi, monophonic=r in ("melody", "bass")) for r in roles}
+    wanted = [r for r in (("melody", "chords", "bass") if target == "full" else (target,)) if roles.get(r)]
+    parts = {ROLE_PROGRAMS[r]: PartRules(*_register(score, _target_tracks(roles, r)), monophonic=r in ("melody", "bass"))
+             for r in wanted}
     steps = _steps_per_bar(engine, timesig)
     return Request(prompt=prompt, n_bars=gap[1] - gap[0], steps_per_bar=steps, parts=parts, timesig_id=timesig,
-                   chords=ChordPlan(starts=[0], pitch_classes=[frozenset()], roots=[0], chord_token_ids=chord_ids),
-                   max_tokens=(gap[1] - gap[0]) * 200 + 8)
+                   chords=_harmony_plan(codec, chord_ids, steps, keep_harmony), max_tokens=(gap[1] - gap[0]) * 200 + 8)
+
+
+def _harmony_plan(codec, chord_ids: list[int], steps_per_bar: int, keep_harmony: bool) -> ChordPlan:
+    """Each gap bar keeps its chord token; with ``keep_harmony`` the chord and bass parts also play it."""
+    from midiforge.data.vocab import ROLE_PROGRAMS
+    from midiforge.music.chords import Chord
+
+    names = [codec.token(t).removeprefix("Chord_") for t in chord_ids]
+    chords = [None if n in ("N", "None") else Chord.from_token_name(n) for n in names]
+    follow = {ROLE_PROGRAMS["chords"]: "root", ROLE_PROGRAMS["bass"]: "root"} if keep_harmony else {}
+    return ChordPlan(
+        starts=[i * steps_per_bar for i in range(len(chord_ids))],
+        pitch_classes=[c.pitch_classes if c and keep_harmony else None for c in chords],
+        roots=[c.root_pc if c else 0 for c in chords],
+        chord_token_ids=list(chord_ids),
+        follow_programs=follow,
+    )
 
 
 def _register(score, track_ids: list[int]) -> tuple[int, int]:
@@ -197,5 +217,5 @@ def vary(engine, score, strength: float = 0.3, target: str = "full", sampling: S
     chosen = sorted(rng.sample(range(n), max(1, round(strength * n))))
     out = score
     for bar in chosen:  # one bar at a time: every gap sees the already varied music around it
-        out = infill(engine, out, (bar, bar + 1), target, sampling).score
+        out = infill(engine, out, (bar, bar + 1), target, sampling, keep_harmony=True).score
     return out, [b + 1 for b in chosen]

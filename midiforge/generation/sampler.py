@@ -45,9 +45,9 @@ class ChordPlan:
     """Asked chords on the grid: start (in grid steps from the first generated bar) and pitch classes."""
 
     starts: list[int]
-    pitch_classes: list[frozenset[int]]
+    pitch_classes: list[frozenset[int] | None]  # None: this span is not constrained
     roots: list[int]
-    chord_token_ids: list[int]  # one per bar: the Chord token forced after that bar's Bar token
+    chord_token_ids: list[int]  # one per bar: the Chord token forced after its Bar token (-1: model's choice)
     follow_programs: dict[int, str] = field(default_factory=dict)  # program -> "tones" | "root"
 
 
@@ -185,6 +185,8 @@ class Sampler:
                     continue
                 t_grid = (st.bar[b] - st.bars_at_start[b] - 1) * max_pos[b] + max(st.pos[b], 0)
                 k = max(int(np.searchsorted(plan.starts, t_grid, side="right")) - 1, 0)
+                if plan.pitch_classes[k] is None:
+                    continue
                 pcs = {plan.roots[k]} if (mode == "root" and st.first_in_span(b, (prog, k))) else plan.pitch_classes[k]
                 chord_mask = ~g.is_pitch | np.isin(g.value % 12, list(pcs))
                 if (allowed[b] & chord_mask & g.is_pitch).any():
@@ -194,9 +196,9 @@ class Sampler:
         chord_rows = np.nonzero(g.next_is_chord[st.last_type])[0]
         for b in chord_rows:
             plan = reqs[b].chords
-            if plan is not None:
-                bar_i = int(st.bar[b] - st.bars_at_start[b]) - 1
-                forced = plan.chord_token_ids[min(max(bar_i, 0), len(plan.chord_token_ids) - 1)]
+            bar_i = int(st.bar[b] - st.bars_at_start[b]) - 1
+            forced = -1 if plan is None else plan.chord_token_ids[min(max(bar_i, 0), len(plan.chord_token_ids) - 1)]
+            if forced >= 0:
                 allowed[b] &= ~g.is_chord
                 allowed[b, forced] = True
             else:

@@ -7,14 +7,14 @@ letter is the same tokens again — so the chorus really repeats and half the to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
 from midiforge.generation.engine import Engine
 from midiforge.generation.pieces import Piece, piece_stem
 from midiforge.generation.styles import (
     FORMS,
-    ROLE_STYLES,
     StyleOptions,
     chord_plan,
     chords_of,
@@ -49,6 +49,7 @@ class HarmonicStyle:
     default_seconds: float = 60.0
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
+        options = replace(options, scale_lock=options.scale_lock is not False)  # one key unless asked otherwise
         roles = SONG_ROLES + (["drums"] if options.drums else [])
         if options.drums and -1 not in engine.grammar.programs:
             raise MidiforgeError("this model's codec has no drums role; use --no-drums")
@@ -94,30 +95,51 @@ def _section_sampling(options: StyleOptions, letter: str):
     return replace(options.sampling, seed=options.seed * 31 + ord(letter))
 
 
+def tonic_anchor_plan(engine: Engine, key, start_bar: int, n_bars: int, total_bars: int, options: StyleOptions):
+    """The first and last bars of the piece sound the tonic chord (chord track and bass follow it);
+    every other bar's chord is the model's choice among the chords of the key."""
+    from midiforge.generation.sampler import ChordPlan
+    from midiforge.music.chords import Chord
+
+    tonic = Chord(key.tonic_pc, "maj" if key.mode == "major" else "min")
+    steps = options.beats_per_bar() * engine.steps_per_beat
+    anchored = {0, total_bars - 1}
+    bars = range(start_bar, start_bar + n_bars)
+    return ChordPlan(
+        starts=[i * steps for i in range(n_bars)],
+        pitch_classes=[tonic.pitch_classes if b in anchored else None for b in bars],
+        roots=[tonic.root_pc] * n_bars,
+        chord_token_ids=[engine.codec.chord_id(tonic) if b in anchored else -1 for b in bars],
+        follow_programs={ROLE_PROGRAMS["chords"]: "root", ROLE_PROGRAMS["bass"]: "root"},
+    )
+
+
 @dataclass(frozen=True)
 class AllScalesStyle:
     name: str = "all-scales"
-    description: str = "N patterns in each of the 24 major and minor keys, one folder per key (key-locked)."
+    description: str = "N patterns (melody, chords, bass) in each of the 24 major and minor keys, one folder per key."
     default_seconds: float = 16.0
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
-        role = options.role or "melody"
-        style = next((s for s in ROLE_STYLES if s.role == role), None)
-        if style is None:
-            raise MidiforgeError(f"--role {role}: choose melody, chords or bass")
+        role = options.role or "full"
+        if role not in ("full", "melody", "chords", "bass"):
+            raise MidiforgeError(f"--role {role}: choose full, melody, chords or bass")
+        roles = SONG_ROLES if role == "full" else [role]
         n_bars = options.n_bars(self.default_seconds)
         keys = [key for key in ALL_KEYS for _ in range(options.n)]
-        locked = StyleOptions(**{**options.__dict__, "scale_lock": True})
+        locked = replace(options, scale_lock=options.scale_lock is not False)
 
         def build(i, context, start, n):
-            return make_request(engine, style.role, [style.role], keys[i], n, locked, context)
+            plan = tonic_anchor_plan(engine, keys[i], start, n, n_bars, locked)
+            return make_request(engine, role, roles, keys[i], n, locked, context, plan)
 
-        outs = run_bars(engine, build, len(keys), n_bars, style.role, options.sampling)
+        outs = run_bars(engine, build, len(keys), n_bars, role, options.sampling)
         pieces = []
         for i, (key, toks) in enumerate(zip(keys, outs, strict=True)):
-            prefix = engine.codec.prefix_ids(style.role, key, options.tempo_bpm(), options.meter)
-            score = finish_score(engine, prefix + toks, options, [style.role])
-            meta = {"style": self.name, "role": role, "key": key.name, "tempo": options.tempo_bpm(), "bars": n_bars}
-            stem = piece_stem(f"{style.name}", key.token, options.tempo_bpm(), options.seed, i % options.n)
+            prefix = engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter)
+            score = finish_score(engine, prefix + toks, options, roles, markers=chords_of(toks, engine))
+            meta = {"style": self.name, "role": role, "key": key.name, "tempo": options.tempo_bpm(), "bars": n_bars,
+                    "chords": chords_of(toks, engine)}
+            stem = piece_stem(f"{role}", key.token, options.tempo_bpm(), options.seed, i % options.n)
             pieces.append(Piece(score, f"scales/{key.token}", stem, meta))
         return pieces

@@ -23,7 +23,7 @@ from midiforge.music.keys import ALL_KEYS, Key, parse_key
 REGISTERS = {"melody": (55, 88), "chords": (36, 79), "bass": (28, 62), "drums": (0, 127)}
 MONOPHONIC = {"melody": True, "chords": False, "bass": True, "drums": False}
 #: How chord-track and bass pitches follow asked chords: chord tones, or the root on each chord's first note.
-CHORD_FOLLOW = {"chords": "tones", "bass": "root"}
+CHORD_FOLLOW = {"chords": "root", "bass": "root"}
 FORMS = {1: "A", 2: "AB", 3: "ABA", 4: "AABA", 5: "AABAB", 6: "AABABA", 7: "AABABBA", 8: "AABAABBA"}
 
 
@@ -38,7 +38,7 @@ class StyleOptions:
     key: str | None = None  # "A minor"; None = a random key per piece
     meter: str = "4/4"
     chords: str | None = None  # "Am F C G" or "Am:2 F:2 | C G"
-    scale_lock: bool = False
+    scale_lock: bool | None = None  # None: the style decides (on for harmonic and all-scales)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     prompt: Path | None = None
     sections: str | None = None  # "AABA" or a number of sections
@@ -139,7 +139,7 @@ def make_request(
         prompt=prefix + list(context or []),
         n_bars=n_bars,
         steps_per_bar=options.beats_per_bar() * engine.steps_per_beat,
-        key_pcs=key.scale_pcs if options.scale_lock else None,
+        key_pcs=key.scale_pcs if options.scale_lock else None,  # styles resolve None before this
         parts=role_parts(roles),
         chords=plan,
         timesig_id=timesig,
@@ -252,6 +252,7 @@ class RoleStyle:
     default_seconds: float = 16.0
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
+        options = replace(options, scale_lock=bool(options.scale_lock))
         n_bars = options.n_bars(self.default_seconds)
         keys = options.keys(options.n)
         spans = options.progression()

@@ -1,0 +1,171 @@
+"""Each style does what it promises, checked on real generated output of the shipped default model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+import symusic
+
+from midiforge.generation import SamplingConfig, StyleOptions, generate
+from midiforge.generation.engine import Engine, default_model_path
+from midiforge.music.chords import parse_chord, recognize_chord
+from midiforge.music.keys import estimate_key, parse_key
+
+GRID_TICKS = 480 // 4  # 16th-note grid at the output resolution
+
+
+@pytest.fixture(scope="module")
+def engine():
+    default_model_path()  # a clear failure if the model is not shipped
+    return Engine.load(backend="auto")
+
+
+def _gen(engine, style, tmp_path, **kw) -> list[Path]:
+    seed = kw.pop("seed", 11)
+    options = StyleOptions(sampling=SamplingConfig(seed=seed), **kw)
+    return generate(style, options, out=tmp_path, engine=engine).files
+
+
+def _tracks(path: Path) -> dict[str, list]:
+    score = symusic.Score(str(path))
+    return {t.name: list(t.notes) for t in score.tracks}
+
+
+def _max_overlap(notes) -> int:
+    events = sorted([(n.time, 1) for n in notes] + [(n.end, -1) for n in notes])
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def test_melody_and_bass_are_monophonic_and_in_register(engine, tmp_path):
+    for style, name, (lo, hi) in [("melody", "Melody", (55, 88)), ("bass", "Bass", (28, 62))]:
+        files = _gen(engine, style, tmp_path / style, n=4, bars=8)
+        assert len(files) == 4
+        counts = []
+        for f in files:
+            notes = _tracks(f)[name]
+            counts.append(len(notes))
+            assert len(notes) >= 3, f"{f.name}: too few notes"
+            assert _max_overlap(notes) == 1, f"{f.name} is not monophonic"
+            assert all(lo <= n.pitch <= hi for n in notes)
+        assert np.median(counts) >= 8, counts  # a line, not a handful of held notes
+
+
+def test_chord_style_sounds_three_or_more_notes_at_most_onsets(engine, tmp_path):
+    files = _gen(engine, "chord", tmp_path, n=4, bars=8)
+    shares = []
+    for f in files:
+        notes = _tracks(f)["Chords"]
+        onsets = sorted({n.time for n in notes})
+        sounding = [sum(1 for n in notes if n.time <= t < n.end) for t in onsets]
+        shares.append(np.mean([s >= 3 for s in sounding]))
+    assert np.mean(shares) >= 0.6, shares
+
+
+def test_every_note_is_on_the_beat_grid_and_files_load_everywhere(engine, tmp_path):
+    files = _gen(engine, "harmonic", tmp_path, n=2, bars=8, sections="AB")
+    for f in files:
+        score = symusic.Score(str(f))
+        assert all(n.time % GRID_TICKS == 0 for t in score.tracks for n in t.notes)
+        pretty_midi.PrettyMIDI(str(f))
+        mido.MidiFile(str(f))
+
+
+def test_harmonic_songs_have_three_named_tracks_one_key_and_asked_length(engine, tmp_path):
+    files = _gen(engine, "harmonic", tmp_path, n=3, key="D major", section_bars=4, sections="AABA", tempo=120)
+    assert len(files) == 3
+    for f in files:
+        tracks = _tracks(f)
+        assert set(tracks) == {"Melody", "Chords", "Bass"}
+        pm = pretty_midi.PrettyMIDI(str(f))
+        assert {i.program for i in pm.instruments} == {73, 0, 32}
+        assert len({(i.program, i.is_drum) for i in pm.instruments}) == 3
+        seconds = 16 * 4 * 60 / 120  # 16 bars of 4/4 at 120 bpm
+        assert pm.get_end_time() <= seconds + 1e-6
+        assert pm.get_end_time() >= seconds * 0.75
+        all_notes = [n for notes in tracks.values() for n in notes]
+        key = estimate_key([n.pitch for n in all_notes], [n.duration for n in all_notes])
+        assert key in (parse_key("D major"), parse_key("B minor")), key.name
+
+
+def test_song_form_repeats_the_chorus(engine, tmp_path):
+    f = _gen(engine, "harmonic", tmp_path, n=1, section_bars=4, sections="ABA", tempo=120)[0]
+    melody = _tracks(f)["Melody"]
+    bar = 4 * 480
+    first = [(n.time, n.pitch) for n in melody if n.time < 4 * bar]
+    last = [(n.time - 8 * bar, n.pitch) for n in melody if n.time >= 8 * bar]
+    assert first and first == last
+
+
+def test_all_scales_are_in_their_keys(engine, tmp_path):
+    files = _gen(engine, "all-scales", tmp_path, n=1, bars=4)
+    assert len(files) == 24
+    agree = 0
+    for f in files:
+        folder_key = parse_key(f.parent.name.replace("_", " ").replace("s_", "#_"))
+        notes = [n for t in symusic.Score(str(f)).tracks for n in t.notes]
+        agree += estimate_key([n.pitch for n in notes], [n.duration for n in notes]) == folder_key
+    assert agree / len(files) >= 0.9, agree
+
+
+def test_same_seed_gives_identical_files(engine, tmp_path):
+    a = _gen(engine, "melody", tmp_path / "a", n=2, bars=4, seed=5)
+    b = _gen(engine, "melody", tmp_path / "b", n=2, bars=4, seed=5)
+    digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in a]
+    assert digest == [hashlib.sha256(p.read_bytes()).hexdigest() for p in b]
+    c = _gen(engine, "melody", tmp_path / "c", n=2, bars=4, seed=6)
+    assert digest != [hashlib.sha256(p.read_bytes()).hexdigest() for p in c]
+
+
+def test_asked_chords_are_played_on_at_least_90_percent_of_bars(engine, tmp_path):
+    asked = ["Am", "F", "C", "G"]
+    files = _gen(engine, "chord", tmp_path, n=20, bars=8, chords=" ".join(asked), seed=3)
+    hits = total = 0
+    for f in files:
+        notes = _tracks(f)["Chords"]
+        for bar in range(8):
+            in_bar = [n for n in notes if bar * 1920 <= n.time < (bar + 1) * 1920]
+            chord = recognize_chord([n.pitch for n in in_bar], [n.duration for n in in_bar])
+            hits += chord == parse_chord(asked[bar % 4])
+            total += 1
+    assert hits / total >= 0.9, hits / total
+
+
+def test_bass_roots_follow_the_asked_chords(engine, tmp_path):
+    asked = ["Am", "F", "C", "G"]
+    files = _gen(engine, "bass", tmp_path, n=4, bars=4, chords=" ".join(asked))
+    for f in files:
+        notes = _tracks(f)["Bass"]
+        for bar in range(4):
+            first = min((n for n in notes if bar * 1920 <= n.time < (bar + 1) * 1920), key=lambda n: n.time, default=None)
+            if first is not None:
+                assert first.pitch % 12 == parse_chord(asked[bar]).root_pc
+
+
+def test_harmonic_writes_its_progression_as_markers(engine, tmp_path):
+    f = _gen(engine, "harmonic", tmp_path, n=1, bars=8, sections="AB")[0]
+    markers = symusic.Score(str(f)).markers
+    assert len(markers) == 8 and all(m.text for m in markers)
+
+
+def test_prompt_is_continued(engine, tmp_path):
+    first = _gen(engine, "melody", tmp_path / "p", n=1, bars=4)[0]
+    out = _gen(engine, "melody", tmp_path / "c", n=1, bars=4, prompt=first)[0]
+    original = [(n.time, n.pitch) for n in _tracks(first)["Melody"]]
+    continued = [(n.time, n.pitch) for n in _tracks(out)["Melody"]]
+    assert continued[: len(original)] == original and len(continued) > len(original)
+
+
+def test_scale_lock_keeps_every_pitch_in_key(engine, tmp_path):
+    files = _gen(engine, "melody", tmp_path, n=3, bars=8, key="E minor", scale_lock=True)
+    scale = parse_key("E minor").scale_pcs
+    for f in files:
+        assert all(n.pitch % 12 in scale for n in _tracks(f)["Melody"])
