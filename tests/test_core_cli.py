@@ -138,3 +138,19 @@ def test_python_api_mirrors_the_cli():
         assert callable(getattr(midiforge, name)), name
     with pytest.raises(AttributeError):
         midiforge.not_a_function  # noqa: B018
+
+
+def test_generate_leaves_the_key_lock_to_the_style_unless_asked(monkeypatch, tmp_path):
+    seen = []
+
+    def fake_generate(style, options, **kwargs):
+        seen.append(options.scale_lock)
+        from midiforge.generation import GenerateResult
+
+        return GenerateResult([], [], 0.0, "onnx", tmp_path)
+
+    monkeypatch.setattr("midiforge.generation.generate", fake_generate)
+    runner = CliRunner()
+    for args in ([], ["--scale-lock"], ["--no-scale-lock"]):
+        assert runner.invoke(cli, ["generate", "harmonic", "-o", str(tmp_path), *args]).exit_code == 0
+    assert seen == [None, True, False]

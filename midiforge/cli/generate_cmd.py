@@ -27,7 +27,8 @@ def _style_names() -> list[str]:
 @click.option("--key", default=None, help="Key such as 'A minor' or 'F#'; default: a random key per piece.")
 @click.option("--meter", default="4/4", show_default=True, help="Time signature.")
 @click.option("--chords", default=None, help="Chord progression to follow, e.g. 'Am F C G' or 'Am:2 F:2 | C G', or a file.")
-@click.option("--scale-lock/--no-scale-lock", default=False, show_default=True, help="Mask out-of-key pitches.")
+@click.option("--scale-lock/--no-scale-lock", default=None,
+              help="Mask out-of-key pitches [default: on for harmonic and all-scales, off for clips].")
 @click.option("--sections", default=None, help="Song form (AABA) or number of sections [harmonic].")
 @click.option("--section-bars", type=int, default=None, help="Bars per section [harmonic].")
 @click.option("--role", default=None, help="Role for all-scales: melody, chords or bass.")
