@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from midiforge.cli.common import console, err_console
-from midiforge.cli.model_options import model_options, sampling_options
+from midiforge.cli.common import console
+from midiforge.cli.model_options import model_options, rewrite_song, sampling_options
 
 
 @click.command("infill")
@@ -21,18 +21,11 @@ from midiforge.cli.model_options import model_options, sampling_options
 @model_options
 def command(song, bars_text, track, out, temperature, top_k, top_p, seed, model, backend):
     """Regenerate bars of SONG, keeping every other note untouched; the model sees both sides of the gap."""
-    from midiforge.atomic import atomic_path
-    from midiforge.generation.engine import Engine
-    from midiforge.generation.infill import infill, load_song, parse_bars
-    from midiforge.generation.sampler import SamplingConfig
+    from midiforge.generation.infill import infill, parse_bars
 
     gap = parse_bars(bars_text)
-    score = load_song(song)
-    engine = Engine.load(model, backend=backend)
-    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    with err_console.status(f"Filling bars {bars_text} ({track}) ..."):
-        result = infill(engine, score, gap, track, sampling)
     out = out or song.with_name(f"{song.stem}_infill_{bars_text}.mid")
-    with atomic_path(out) as tmp:
-        result.score.dump_midi(str(tmp))
+    rewrite_song(song, out, f"Filling bars {bars_text} ({track}) ...",
+                 lambda engine, score, sampling: (infill(engine, score, gap, track, sampling).score, None),
+                 temperature, top_k, top_p, seed, model, backend)
     console.print(f"Wrote {out} (bars {bars_text}, {track}; every note outside the gap unchanged)")

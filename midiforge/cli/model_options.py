@@ -21,3 +21,22 @@ def model_options(fn):
                       help="Inference runtime (auto = the fastest available).")(fn)
     return click.option("--model", default=None,
                         help="Checkpoint (.safetensors) or exported model (.onnx); default: the shipped model.")(fn)
+
+
+def rewrite_song(song, out, status: str, rewrite, temperature, top_k, top_p, seed, model, backend):
+    """Load SONG and the model, run ``rewrite(engine, score, sampling) -> (score, info)`` and write
+    the result atomically to ``out``; returns ``info``. Shared by ``infill`` and ``vary``."""
+    from midiforge.atomic import atomic_path
+    from midiforge.cli.common import err_console
+    from midiforge.generation.engine import Engine
+    from midiforge.generation.infill import load_song
+    from midiforge.generation.sampler import SamplingConfig
+
+    score = load_song(song)
+    engine = Engine.load(model, backend=backend)
+    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    with err_console.status(status):
+        new_score, info = rewrite(engine, score, sampling)
+    with atomic_path(out) as tmp:
+        new_score.dump_midi(str(tmp))
+    return info

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from midiforge.cli.common import console, err_console
-from midiforge.cli.model_options import model_options, sampling_options
+from midiforge.cli.common import console
+from midiforge.cli.model_options import model_options, rewrite_song, sampling_options
 
 
 @click.command("vary")
@@ -21,17 +21,10 @@ from midiforge.cli.model_options import model_options, sampling_options
 @model_options
 def command(song, strength, track, out, temperature, top_k, top_p, seed, model, backend):
     """Rewrite about STRENGTH of the bars of SONG with the model, keeping each bar's chord and the form."""
-    from midiforge.atomic import atomic_path
-    from midiforge.generation.engine import Engine
-    from midiforge.generation.infill import load_song, vary
-    from midiforge.generation.sampler import SamplingConfig
+    from midiforge.generation.infill import vary
 
-    score = load_song(song)
-    engine = Engine.load(model, backend=backend)
-    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    with err_console.status("Writing a variation ..."):
-        varied, bars = vary(engine, score, strength, track, sampling, seed=seed)
     out = out or song.with_name(f"{song.stem}_var.mid")
-    with atomic_path(out) as tmp:
-        varied.dump_midi(str(tmp))
+    bars = rewrite_song(song, out, "Writing a variation ...",
+                        lambda engine, score, sampling: vary(engine, score, strength, track, sampling, seed=seed),
+                        temperature, top_k, top_p, seed, model, backend)
     console.print(f"Wrote {out}: rewrote bars {', '.join(map(str, bars))} ({track})")
