@@ -26,7 +26,6 @@ from midiforge.errors import MidiforgeError
 from midiforge.models.transformer import (
     CausalSelfAttention,
     MusicTransformer,
-    apply_rotary,
     causal_mask,
     skew,
 )
@@ -69,11 +68,7 @@ def recompute_attention(
     above the diagonal); without a mask it applies the causal mask itself.
     """
     b, t, d = x.shape
-    q, k, v = attn.qkv(x).view(b, t, 3, attn.n_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-    if rotary is not None:
-        q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-    if past is not None:
-        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+    q, k, v = attn.heads(x, rotary, past)  # the module's own projections (rotary and cache included)
     s = k.shape[2]
     scale = 1.0 / math.sqrt(attn.head_dim)
     scores = (q @ k.transpose(-2, -1)) * scale
