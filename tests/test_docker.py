@@ -131,3 +131,17 @@ def test_docker_image_builds_and_runs() -> None:
         ["docker", "run", "--rm", tag, "--version"], capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0 and "midiforge" in run.stdout
+
+
+def test_ci_runs_the_dockerfile_installs_in_a_clean_venv() -> None:
+    """Without a Docker daemon, CI still runs the image's install commands: ``.ci/run`` creates a
+    fresh venv and installs the same torch pin and the project with every extra the image takes."""
+    import tomllib
+
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m venv .venv" in ci
+    requirements = _pip_requirements(_instructions(DOCKERFILE.read_text()))
+    assert "torch==2.13.0" in requirements and "pip install -q torch==2.13.0" in ci
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert ".[all]" in requirements and 'pip install -q -e ".[dev]"' in ci
+    assert "midiforge[all]" in extras["dev"]  # [dev] installs everything [all] does
