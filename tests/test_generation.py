@@ -169,3 +169,18 @@ def test_scale_lock_keeps_every_pitch_in_key(engine, tmp_path):
     scale = parse_key("E minor").scale_pcs
     for f in files:
         assert all(n.pitch % 12 in scale for n in _tracks(f)["Melody"])
+
+
+def test_shipped_model_exports_to_onnx_and_generates_from_it(tmp_path):
+    import subprocess
+    import sys
+
+    onnx_path = tmp_path / "default.onnx"
+    proc = subprocess.run([sys.executable, "-m", "midiforge", "export", "onnx", "-o", str(onnx_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert onnx_path.exists() and onnx_path.with_suffix(".json").exists()
+    files = generate("melody", StyleOptions(n=2, bars=4, sampling=SamplingConfig(seed=2)), out=tmp_path / "out",
+                     model=onnx_path, backend="onnx").files
+    for f in files:
+        assert pretty_midi.PrettyMIDI(str(f)).instruments[0].notes
