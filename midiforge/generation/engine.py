@@ -12,8 +12,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from midiforge.errors import MidiforgeError
 from midiforge.generation.grammar import Grammar
 from midiforge.generation.sampler import Request, Sampler, SamplingConfig
@@ -138,8 +136,3 @@ def _cached_onnx_export(checkpoint: Path, required: bool) -> Path | None:
         return None
     return target
 
-
-def set_seed_everywhere(seed: int | None) -> None:
-    """Seed numpy (the sampler seeds its own generator; this covers style choices)."""
-    if seed is not None:
-        np.random.seed(seed % (2**32))

@@ -88,7 +88,7 @@ def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full"
     answers = engine.run(reqs, sampling or SamplingConfig())
     results = []
     for gap, answer in zip(gaps, answers, strict=True):
-        new = _splice(engine, score, answer, gap, track_ids, downbeats, target)
+        new = _splice(engine, score, answer, gap, _destinations(roles, track_ids, target), track_ids, downbeats)
         results.append(InfillResult(new, gap, target, track_ids))
     return results
 
@@ -150,39 +150,38 @@ def _steps_per_bar(engine, timesig_id: int | None) -> int:
     return num * engine.steps_per_beat * 4 // den
 
 
-def _splice(engine, score, answer: list[int], gap, track_ids, downbeats, target):
+def _splice(engine, score, answer: list[int], gap, destinations: dict[str, int], track_ids, downbeats):
     """The original score with the target tracks' notes starting inside the gap replaced."""
     from midiforge.data.vocab import ROLE_PROGRAMS
 
     codec = engine.codec
     start_tick = downbeats[gap[0]] if gap[0] < len(downbeats) else int(score.end())
     end_tick = downbeats[gap[1]] if gap[1] < len(downbeats) else int(score.end()) + 1
-    generated = codec.decode(codec.prefix_ids("full", _any_key(), 120.0, "4/4")[:1] + answer, tempo_bpm=120.0)
+    generated = codec.decode([codec.bos_id, *answer], tempo_bpm=120.0)
     scale = score.ticks_per_quarter / generated.ticks_per_quarter
     new = score.copy()
     for i in track_ids:
         track = new.tracks[i]
         track.notes = [n for n in track.notes if not (start_tick <= n.time < end_tick)]
     by_program = {int(t.program): t for t in generated.tracks}
-    for role_program, dest in _destinations(new, track_ids, target).items():
-        source = by_program.get(ROLE_PROGRAMS.get(role_program, -999))
+    for role, dest in destinations.items():
+        source = by_program.get(ROLE_PROGRAMS[role])
         if source is None:
             continue
+        velocity = _typical_velocity(new.tracks[dest])
         for note in source.notes:
             n = copy.copy(note)
             n.time = start_tick + round(note.time * scale)
             n.duration = max(1, min(round(note.duration * scale), end_tick - n.time))
-            n.velocity = _typical_velocity(new.tracks[dest])
+            n.velocity = velocity
             if n.time < end_tick:
                 new.tracks[dest].notes.append(n)
         new.tracks[dest].notes.sort(key=lambda x: (x.time, x.pitch))
     return new
 
 
-def _destinations(score, track_ids: list[int], target: str) -> dict[str, int]:
-    from midiforge.data.roles import find_roles
-
-    roles = find_roles(score)
+def _destinations(roles: dict[str, list[int]], track_ids: list[int], target: str) -> dict[str, int]:
+    """Role -> the track of the original file that receives that role's generated notes."""
     wanted = ("melody", "chords", "bass") if target == "full" else (target,)
     dest = {}
     for role in wanted:
@@ -195,12 +194,6 @@ def _destinations(score, track_ids: list[int], target: str) -> dict[str, int]:
 def _typical_velocity(track) -> int:
     vels = sorted(n.velocity for n in track.notes)
     return vels[len(vels) // 2] if vels else 90
-
-
-def _any_key():
-    from midiforge.music.keys import ALL_KEYS
-
-    return ALL_KEYS[0]
 
 
 def vary(engine, score, strength: float = 0.3, target: str = "full", sampling: SamplingConfig | None = None,

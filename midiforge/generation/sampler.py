@@ -105,7 +105,7 @@ class Sampler:
                 timesig_ok[b] = ~g.is_timesig
                 timesig_ok[b, r.timesig_id] = True
         prog_tok_ok = ~g.is_program | prog_ok  # Program tokens of parts not asked for are never allowed
-        return {"prog_ok": prog_tok_ok, "pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok,
+        return {"pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok,
                 "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
                 "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64)}
 

@@ -50,13 +50,18 @@ class StyleOptions:
     def seed(self) -> int | None:
         return self.sampling.seed
 
-    def beats_per_bar(self) -> int:
+    def time_signature(self) -> tuple[int, int]:
+        """``--meter`` as (numerator, denominator), checked once for every user of it."""
         try:
             num, den = (int(x) for x in self.meter.split("/"))
         except ValueError:
             raise MidiforgeError(f"bad meter '{self.meter}' (use e.g. 4/4, 3/4, 6/8)") from None
         if num <= 0 or den not in (2, 4, 8):
             raise MidiforgeError(f"unsupported meter '{self.meter}'")
+        return num, den
+
+    def beats_per_bar(self) -> int:
+        num, den = self.time_signature()
         return num * 4 // den
 
     def tempo_bpm(self) -> float:
@@ -130,7 +135,7 @@ def make_request(
     plan: ChordPlan | None = None,
 ) -> Request:
     prefix = engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter)
-    num, den = (int(x) for x in options.meter.split("/"))
+    num, den = options.time_signature()
     try:
         timesig = engine.codec.timesig_id(num, den)
     except MidiforgeError:
@@ -207,7 +212,7 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
     score = engine.decode(tokens)
     tpq = score.ticks_per_quarter
     score.tempos = [symusic.Tempo(0, options.tempo_bpm(), ttype="tick")]
-    num, den = (int(x) for x in options.meter.split("/"))
+    num, den = options.time_signature()
     score.time_signatures = [symusic.TimeSignature(0, num, den, ttype="tick")]
     by_program = {ROLE_PROGRAMS[r]: r for r in roles}
     tracks = []
