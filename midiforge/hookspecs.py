@@ -75,3 +75,15 @@ def register_corpora(register: Register) -> None:
     Optionally ``roles: dict[str, str]`` maps track names to roles (melody, chords, bass, drums)
     when the corpus knows them (e.g. chorale soprano = melody).
     """
+
+
+@hookspec
+def register_drummers(register: Register) -> None:
+    """Register drummers: objects with ``name``, ``description`` and
+    ``drum_track(score: symusic.Score, layout: SongLayout) -> symusic.Track``.
+
+    ``generate harmonic --drums`` uses a drummer when the model cannot write drums itself. The
+    drummer sees the model's finished parts (melody, chords, bass) and the song's form
+    (:class:`midiforge.generation.drums.SongLayout`); the drums of a bar must depend only on that
+    bar's notes and its place in the form, so repeated sections and live playback agree.
+    """

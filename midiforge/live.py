@@ -1,8 +1,8 @@
 """Live output: stream notes to a MIDI port in real time while a piece is generated.
 
-``generate STYLE --live [PORT]`` calls :func:`stream_files` with the files it wrote (played one
-after another on one port). To play while sampling instead, open the port with :func:`open_port`
-and pass the bars as the sampler produces them to :meth:`LiveStreamer.stream_bars`;
+``generate STYLE --live [PORT]`` calls :func:`generate_live`: the first piece plays bar by bar
+while it is being sampled (a :class:`LiveFeed` hears the style's bars and
+:meth:`LiveStreamer.stream_bars` plays them), the other pieces follow from the files written.
 :meth:`LiveStreamer.play` takes a finished ``symusic.Score`` / ``pretty_midi.PrettyMIDI``. Notes are timed in beats and turned into seconds with the piece's tempo
 map, so playback follows the tempo the file is written with. Clocks and ports are injected:
 :class:`FakeClock` and :class:`RecordingPort` let tests check timing without waiting or hardware.
@@ -241,6 +241,16 @@ class LiveReport:
     notes: int = 0
     max_late_s: float = 0.0
     stalls: int = 0
+    #: ``(piece seconds, pause)`` per stall: where the music waited for the generator, and how long
+    pauses: list[tuple[float, float]] = field(default_factory=list)
+
+    def add(self, other: LiveReport) -> None:
+        """Sum a later piece's report into this one (pieces played one after another)."""
+        self.messages += other.messages
+        self.notes += other.notes
+        self.max_late_s = max(self.max_late_s, other.max_late_s)
+        self.stalls += other.stalls
+        self.pauses += other.pauses
 
 
 class LiveStreamer:
@@ -377,7 +387,6 @@ class LiveStreamer:
         producer.start()
         horizon = 0.0  # beats scheduled so far (the end of the last bar received)
         try:
-            self.start()
             while True:
                 kind, payload = self._next_from(incoming)
                 if kind == "error":
@@ -387,6 +396,7 @@ class LiveStreamer:
                 bar_notes = list(payload)
                 if not bar_notes:
                     continue
+                self.start()  # beat 0 is when the first notes arrive (model loading is not a stall)
                 self._cover_stall(min(n.start for n in bar_notes))
                 self.feed(bar_notes)
                 horizon = max([horizon, *(n.start + n.duration for n in bar_notes)])
@@ -404,8 +414,7 @@ class LiveStreamer:
         Waiting happens on the streamer's clock in slices of at most 10 ms, so a fake clock
         plays the scheduled notes exactly while a (real) generator thread is still working.
         """
-        assert self._origin is not None
-        while self._heap:
+        while self._heap and self._origin is not None:
             try:
                 return incoming.get_nowait()
             except queue.Empty:
@@ -421,10 +430,12 @@ class LiveStreamer:
         """When the generator fell behind and a bar arrives after it was due, move beat 0 forward
         so the bar starts now instead of being sent late in a burst."""
         assert self._origin is not None
-        behind = self.clock.now() - (self._origin + self.tempo_map.seconds(first_beat))
+        due = self.tempo_map.seconds(first_beat)
+        behind = self.clock.now() - (self._origin + due)
         if behind > 0.005:
             self._origin += behind
             self.report.stalls += 1
+            self.report.pauses.append((due, behind))
 
 
 def _produce(bars: Iterable[Iterable[LiveNote]], out: queue.Queue) -> None:
@@ -463,10 +474,7 @@ def stream_scores(
     total = LiveReport()
     try:
         for score in scores:
-            report = LiveStreamer(out, clock=clock).play(score)
-            total.messages += report.messages
-            total.notes += report.notes
-            total.max_late_s = max(total.max_late_s, report.max_late_s)
+            total.add(LiveStreamer(out, clock=clock).play(score))
     finally:
         if owned:
             out.close()
@@ -488,3 +496,142 @@ def stream_files(
             raise MidiforgeError(f"cannot play {path}: {exc}") from None
 
     return stream_scores((load(p) for p in paths), port_name=port_name, clock=clock, port=port)
+
+
+# ---------------------------------------------------------------- during generation
+
+
+class LiveFeed:
+    """A :class:`~midiforge.generation.styles.BarListener` that turns one piece's bars into
+    :class:`LiveNote` bars, in order, as soon as they are final.
+
+    Bars arrive out of order (a song's repeated section is announced at every place it appears
+    while the section in between is still being sampled); they are released in song order. A
+    bar is released once none of its notes can still change: a monophonic part's note is cut
+    where the next note starts, so a note that may sustain into bars not yet generated waits.
+    Iterating the feed blocks until the next bar is released, and ends after :meth:`close`.
+    """
+
+    def __init__(self, row: int = 0) -> None:
+        self.row = row
+        self.started = False  # did the style announce the piece? (plugins may not)
+        self._cond = threading.Condition()
+        self._tokens: dict[int, list[int]] = {}
+        self._released: list[list[LiveNote]] = []
+        self._render: Any = None
+        self._n_bars = 0
+        self._rendered = 0  # bars rendered at the last look
+        self._closed = False
+        self._error: BaseException | None = None
+
+    # -- BarListener
+    def piece(self, row: int, n_bars: int, render: Any) -> None:
+        if row == self.row:
+            with self._cond:
+                self.started, self._render, self._n_bars = True, render, n_bars
+
+    def bars(self, row: int, first_bar: int, bars: list[list[int]]) -> None:
+        if row != self.row:
+            return
+        with self._cond:
+            for offset, tokens in enumerate(bars):
+                self._tokens[first_bar + offset] = tokens
+            self._release(final=False)
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Generation ended (with ``error`` if it failed): release every bar still held."""
+        with self._cond:
+            if error is None and self.started:
+                self._release(final=True)
+            self._closed, self._error = True, error
+            self._cond.notify_all()
+
+    # -- releasing
+    def _release(self, final: bool) -> None:
+        done = len(self._released)
+        known = done
+        while known in self._tokens:
+            known += 1
+        final = final or known >= self._n_bars
+        if known == done or (known == self._rendered and not final):
+            return  # nothing new since the last look
+        self._rendered = known
+        score = self._render([t for bar in range(known) for t in self._tokens[bar]])
+        notes, _ = notes_from_score(score)
+        num, den = (score.time_signatures[0].numerator, score.time_signatures[0].denominator) \
+            if len(score.time_signatures) else (4, 4)
+        beats_per_bar = num * 4 / den
+        end = known * beats_per_bar
+        last_start: dict[int, float] = {}
+        for note in notes:
+            last_start[note.channel] = max(last_start.get(note.channel, 0.0), note.start)
+        by_bar: dict[int, list[LiveNote]] = {}
+        for note in notes:
+            by_bar.setdefault(int(note.start / beats_per_bar + 1e-9), []).append(note)
+        for bar in range(done, known):
+            bar_notes = by_bar.get(bar, [])
+            settled = all(n.start + n.duration <= end + 1e-9 or last_start[n.channel] > n.start for n in bar_notes)
+            if not (final or settled):
+                break
+            self._released.append(bar_notes)
+        self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[list[LiveNote]]:
+        sent = 0
+        while True:
+            with self._cond:
+                while sent >= len(self._released) and not self._closed:
+                    self._cond.wait()
+                if self._error is not None:
+                    raise self._error
+                if sent >= len(self._released):
+                    return
+                bar = self._released[sent]
+            sent += 1
+            yield bar
+
+
+def generate_live(
+    style: str,
+    options: Any,
+    port_name: str | None = None,
+    clock: Clock | None = None,
+    port: OutputPort | None = None,
+    lookahead_beats: float = 4.0,
+    **generate_kwargs: Any,
+) -> tuple[Any, LiveReport]:
+    """``generate`` while the first piece plays bar by bar as it is sampled; then play the rest.
+
+    The port is opened before generating (a bad port name fails at once). Returns the
+    :class:`~midiforge.generation.GenerateResult` and the summed :class:`LiveReport`.
+    """
+    from dataclasses import replace
+
+    from midiforge.generation import generate
+
+    feed = LiveFeed()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = generate(style, replace(options, listener=feed), **generate_kwargs)
+        except BaseException as exc:  # re-raised by the playing thread
+            feed.close(exc)
+        else:
+            feed.close()
+
+    owned = port is None
+    out = open_port(port_name) if port is None else port
+    try:
+        worker = threading.Thread(target=work, name="midiforge-generate", daemon=True)
+        worker.start()
+        streamer = LiveStreamer(out, clock=clock, tempo_bpm=options.tempo_bpm())
+        report = streamer.stream_bars(feed, lookahead_beats=lookahead_beats)
+        worker.join()
+        result = box["result"]
+        rest = result.files[1:] if feed.started else result.files
+        report.add(stream_files(rest, clock=clock, port=out))
+    finally:
+        if owned:
+            out.close()
+    return result, report

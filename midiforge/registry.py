@@ -23,6 +23,7 @@ KINDS = {
     "style": "register_styles",
     "exporter": "register_exporters",
     "corpus": "register_corpora",
+    "drummer": "register_drummers",
 }
 
 

@@ -105,6 +105,33 @@ def test_song_form_repeats_the_chorus(engine, tmp_path):
     assert first and first == last
 
 
+def test_drums_follow_the_song_on_channel_10_and_repeat_with_its_sections(engine, tmp_path):
+    f = _gen(engine, "harmonic", tmp_path, n=1, section_bars=4, sections="ABA", tempo=120, drums=True)[0]
+    tracks = _tracks(f)
+    assert set(tracks) == {"Melody", "Chords", "Bass", "Drums"}
+    drum_channels = {m.channel for m in mido.MidiFile(f) if m.type == "note_on"} - {0, 1, 2}
+    assert drum_channels == {9}
+    bar = 4 * 480
+    drums = [(n.time, n.pitch) for n in tracks["Drums"]]
+    kicks = {t for t, p in drums if p == 36}
+    bass_onsets = {n.time // GRID_TICKS * GRID_TICKS for n in tracks["Bass"]}
+    assert kicks and kicks <= bass_onsets | {b * bar for b in range(12)}, "the kick plays with the model's bass"
+    first = [(t, p) for t, p in drums if t < 4 * bar]
+    last = [(t - 8 * bar, p) for t, p in drums if t >= 8 * bar]
+    assert first and first == last, "a repeated section gets the same drums"
+
+
+def test_drums_come_from_the_model_when_it_learned_them(engine, tmp_path):
+    assert not engine.learned_drums, "the shipped model's corpora have no drums"
+    drumming = Engine(engine.codec, engine.backend, engine.backend_name, engine.model_path,
+                      training={"role_tokens": {"drums": 1000}})
+    options = StyleOptions(n=1, bars=4, drums=True, sampling=SamplingConfig(seed=3))
+    piece = generate("harmonic", options, out=tmp_path, engine=drumming).pieces[0]
+    assert piece.meta["drums"] == "model"  # asked of the model, not of a drummer plugin
+    piece = generate("harmonic", options, out=tmp_path, engine=engine).pieces[0]
+    assert piece.meta["drums"] == "groove" and piece.meta["drum_notes"] > 0
+
+
 def test_all_scales_are_in_their_keys(engine, tmp_path):
     files = _gen(engine, "all-scales", tmp_path, n=1, bars=4)
     assert len(files) == 24

@@ -8,6 +8,7 @@ import mido
 import pretty_midi
 import pytest
 import symusic
+from midi_events import TOLERANCE_S, assert_same_events, file_events
 
 from midiforge.errors import MidiforgeError
 from midiforge.live import (
@@ -23,8 +24,6 @@ from midiforge.live import (
     open_port,
     stream_files,
 )
-
-TOLERANCE_S = 0.005
 
 
 def _score() -> symusic.Score:
@@ -47,42 +46,11 @@ def _score() -> symusic.Score:
     return score
 
 
-def _file_events(path) -> tuple[list[tuple[float, str, int, int, int]], dict[int, int]]:
-    """Note events and programs as mido reads the written file back (times in seconds)."""
-    events, programs, now = [], {}, 0.0
-    for msg in mido.MidiFile(path):
-        now += msg.time
-        if msg.type == "program_change":
-            programs[msg.channel] = msg.program
-        elif msg.type in ("note_on", "note_off"):
-            off = msg.type == "note_off" or msg.velocity == 0
-            events.append(
-                (now, "note_off" if off else "note_on", msg.channel, msg.note, 0 if off else msg.velocity)
-            )
-    return events, programs
-
-
-def _canonical(events):
-    """Order events the same way in both lists (ties at one instant have no musical order)."""
-    rows = [
-        (round(t, 3), kind, ch, pitch, vel if kind == "note_on" else 0) for t, kind, ch, pitch, vel in events
-    ]
-    return sorted(rows, key=lambda r: (r[0], r[1] == "note_on", r[2], r[3]))
-
-
-def _assert_same_events(expected, played) -> None:
-    exp, got = _canonical(expected), _canonical(played)
-    assert len(exp) == len(got) > 0
-    for want, have in zip(exp, got, strict=True):
-        assert want[1:] == have[1:], (want, have)
-        assert abs(want[0] - have[0]) <= TOLERANCE_S, (want, have)
-
-
 def test_live_streaming_emits_the_written_files_notes_in_order_and_on_time(tmp_path) -> None:
     score = _score()
     path = tmp_path / "piece.mid"
     score.dump_midi(str(path))
-    expected, file_programs = _file_events(path)
+    expected, file_programs = file_events(path)
 
     clock = FakeClock()
     port = RecordingPort(clock)
@@ -92,7 +60,7 @@ def test_live_streaming_emits_the_written_files_notes_in_order_and_on_time(tmp_p
     times = [t for t, *_ in played]
     assert times == sorted(times), "messages left in time order"
     # everything except the closing safety note_offs (none are needed: all notes ended)
-    _assert_same_events(expected, played)
+    assert_same_events(expected, played)
     sent_programs = {m.channel: m.program for _, m in port.sent if m.type == "program_change"}
     assert sent_programs == file_programs == {0: 73, 1: 0, 2: 32, 9: 0}
     assert report.notes == sum(len(t.notes) for t in score.tracks)
@@ -117,11 +85,11 @@ def test_live_streaming_emits_the_written_files_notes_in_order_and_on_time(tmp_p
 def test_pretty_midi_source_plays_the_same_notes(tmp_path) -> None:
     path = tmp_path / "piece.mid"
     _score().dump_midi(str(path))
-    expected, _ = _file_events(path)
+    expected, _ = file_events(path)
     clock = FakeClock()
     port = RecordingPort(clock)
     LiveStreamer(port, clock=clock).play(pretty_midi.PrettyMIDI(str(path)))
-    _assert_same_events(expected, port.notes())
+    assert_same_events(expected, port.notes())
 
 
 def test_tempo_map_turns_beats_into_seconds() -> None:
@@ -167,9 +135,9 @@ def test_streaming_bars_as_they_are_generated_is_tempo_synced(tmp_path) -> None:
         score.tracks.append(track)
     path = tmp_path / "generated.mid"
     score.dump_midi(str(path))
-    expected, _ = _file_events(path)
+    expected, _ = file_events(path)
     played = [(t - 100.0, *rest) for t, *rest in port.notes()]
-    _assert_same_events(expected, played)
+    assert_same_events(expected, played)
     assert played[0][0] == 0.0 and played[-1][0] == pytest.approx(8 * 60 / 90)
 
 

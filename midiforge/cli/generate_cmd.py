@@ -32,7 +32,9 @@ def _style_names() -> list[str]:
 @click.option("--sections", default=None, help="Song form (AABA) or number of sections [harmonic].")
 @click.option("--section-bars", type=int, default=None, help="Bars per section [harmonic].")
 @click.option("--role", default=None, help="Role for all-scales: melody, chords or bass.")
-@click.option("--drums/--no-drums", default=False, show_default=True, help="Add a drum track [harmonic].")
+@click.option("--drums/--no-drums", default=False, show_default=True,
+              help="Add a drum track [harmonic]: the model's own if it learned drums, else a drummer plugin's.")
+@click.option("--drummer", default=None, help="Drummer plugin for --drums (see `midiforge plugins`) [default: groove].")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature.")
 @click.option("--top-k", type=int, default=0, show_default=True, help="Top-k sampling (0 = off).")
 @click.option("--top-p", type=float, default=0.95, show_default=True, help="Nucleus sampling (1.0 = off).")
@@ -44,8 +46,8 @@ def _style_names() -> list[str]:
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder.")
 @click.option("--preview", is_flag=True, help="Also write a WAV preview and a piano-roll PNG per file.")
-@click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Stream to a MIDI output port while writing the file ('' = first/virtual port).")
-def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums,
+@click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
+def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
             temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge.errors import MidiforgeError
@@ -61,13 +63,19 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                               repetition_penalty=repetition_penalty, seed=seed)
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
-                           section_bars=section_bars, drums=drums, role=role)
-    with err_console.status(f"Generating {style} ..."):
-        result = generate(style, options, out=out, model=model, backend=backend, device=device, preview=preview)
-    if live_port is not None:
-        from midiforge.live import stream_files
+                           section_bars=section_bars, drums=drums, drummer=drummer, role=role)
+    settings = dict(out=out, model=model, backend=backend, device=device, preview=preview)
+    if live_port is None:
+        with err_console.status(f"Generating {style} ..."):
+            result = generate(style, options, **settings)
+    else:
+        from midiforge.live import generate_live
 
-        stream_files(result.files, port_name=live_port or None)
+        where = f"MIDI port '{live_port}'" if live_port else "the virtual MIDI port 'midiforge'"
+        with err_console.status(f"Generating {style} and playing it live on {where} (Ctrl-C stops) ..."):
+            result, report = generate_live(style, options, port_name=live_port or None, **settings)
+        err_console.print(f"played {report.notes} notes live"
+                          + (f"; the music waited {report.stalls}x for the model" if report.stalls else ""))
     table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
     for col in ("file", "key", "tempo", "bars", "chords"):
         table.add_column(col)

@@ -36,6 +36,7 @@ class Engine:
     backend: Any
     backend_name: str
     model_path: Path
+    training: dict[str, Any] = field(default_factory=dict)  # the checkpoint's training metadata
     grammar: Grammar = field(init=False)
     sampler: Sampler = field(init=False)
 
@@ -71,7 +72,8 @@ class Engine:
         from midiforge.generation.onnx_backend import OnnxBackend
 
         be = OnnxBackend(onnx_path)
-        return cls(codec=Codec.from_dict(be.codec_dict), backend=be, backend_name="onnx", model_path=source)
+        return cls(codec=Codec.from_dict(be.codec_dict), backend=be, backend_name="onnx", model_path=source,
+                   training=dict(be.meta.get("training") or {}))
 
     @classmethod
     def _from_torch(cls, path: Path, device: str) -> Engine:
@@ -81,7 +83,8 @@ class Engine:
 
         loaded = load_checkpoint(path)
         codec = loaded.codec if not isinstance(loaded.codec, dict) else Codec.from_dict(loaded.codec)
-        return cls(codec=codec, backend=TorchBackend(loaded.model, device), backend_name="torch", model_path=path)
+        return cls(codec=codec, backend=TorchBackend(loaded.model, device), backend_name="torch", model_path=path,
+                   training=dict(loaded.meta.get("training") or {}))
 
     # ------------------------------------------------------------------ generating
     def run(self, requests: list[Request], sampling: SamplingConfig, batch_size: int = 32) -> list[list[int]]:
@@ -96,6 +99,12 @@ class Engine:
     def decode(self, ids: list[int]):
         """Tokens (prefix included or not) to a ``symusic.Score`` with one track per role."""
         return self.codec.decode(list(ids))
+
+    @property
+    def learned_drums(self) -> bool:
+        """Did the model see drum notes in training? (Its codec may have the role without them.)"""
+        seen = self.training.get("role_tokens") or {}
+        return -1 in self.grammar.programs and int(seen.get("drums", 0)) > 0
 
     @property
     def steps_per_beat(self) -> int:

@@ -63,6 +63,9 @@ class Request:
     chords: ChordPlan | None = None
     timesig_id: int | None = None  # the only TimeSig token allowed (the asked meter)
     max_tokens: int = 4096
+    #: False for a chunk of a longer piece: no EOS, it finishes on the Bar after ``n_bars`` bars,
+    #: so the next chunk starts a new bar instead of continuing a bar cut short.
+    may_end: bool = True
 
 
 class Sampler:
@@ -107,7 +110,8 @@ class Sampler:
         prog_tok_ok = ~g.is_program | prog_ok  # Program tokens of parts not asked for are never allowed
         return {"pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok,
                 "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
-                "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64)}
+                "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64),
+                "may_end": np.asarray([r.may_end for r in reqs], bool)}
 
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
@@ -204,7 +208,7 @@ class Sampler:
             else:
                 allowed[b] &= ~g.is_chord | masks["chord_ok"][b]
         # No EOS before the asked number of bars; the Bar that would exceed is allowed (it ends the piece).
-        allowed[:, g.eos_id] &= (st.bar - st.bars_at_start) >= n_bars
+        allowed[:, g.eos_id] &= ((st.bar - st.bars_at_start) >= n_bars) & masks["may_end"]
         allowed[st.done] = False
         allowed[st.done, g.pad_id] = True
         # Safety: a row with nothing allowed may end.

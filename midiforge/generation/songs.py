@@ -11,11 +11,13 @@ from dataclasses import dataclass, replace
 
 from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
+from midiforge.generation.drums import MODEL_DRUMS, SongLayout, find_drummer
 from midiforge.generation.engine import Engine
 from midiforge.generation.pieces import Piece, piece_stem
 from midiforge.generation.styles import (
     FORMS,
     StyleOptions,
+    announce_pieces,
     chord_plan,
     chords_of,
     finish_score,
@@ -50,14 +52,29 @@ class HarmonicStyle:
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
         options = replace(options, scale_lock=options.scale_lock is not False)  # one key unless asked otherwise
-        roles = SONG_ROLES + (["drums"] if options.drums else [])
-        if options.drums and -1 not in engine.grammar.programs:
-            raise MidiforgeError("this model's codec has no drums role; use --no-drums")
+        wants_drums = options.drums or options.drummer is not None
+        # the model's own drums when it learned them (or --drummer model); else a drummer plugin follows its parts
+        model_drums = options.drummer == MODEL_DRUMS or (options.drummer is None and engine.learned_drums)
+        if wants_drums and model_drums and -1 not in engine.grammar.programs:
+            raise MidiforgeError("this model's codec has no drums role; use a drummer plugin (--drummer groove)")
+        drummer = find_drummer(options.drummer) if wants_drums and not model_drums else None
+        roles = SONG_ROLES + (["drums"] if wants_drums and drummer is None else [])
         form = parse_form(options.sections)
         total_bars = options.n_bars(self.default_seconds)
         section_bars = options.section_bars or max(1, round(total_bars / len(form)))
         keys = options.keys(options.n)
         spans = options.progression()
+        prefixes = [engine.codec.prefix_ids("full", key, options.tempo_bpm(), options.meter) for key in keys]
+
+        def render(i: int, body: list[int], markers: list[str] | None = None):
+            score = finish_score(engine, prefixes[i] + body, options, roles, markers=markers)
+            if drummer is not None:
+                layout = SongLayout(form, section_bars, options.time_signature(), options.tempo_bpm(),
+                                    score.ticks_per_quarter, options.seed)
+                score.tracks.append(drummer.drum_track(score, layout))
+            return score
+
+        on_chunk = announce_pieces(engine, options, len(keys), len(form) * section_bars, render, [])
         letters = list(dict.fromkeys(form))
         first_bar = {letter: form.index(letter) * section_bars for letter in letters}
         sections: dict[str, list[list[int]]] = {}
@@ -67,20 +84,23 @@ class HarmonicStyle:
                 plan = chord_plan(engine, spans, first_bar[letter] + start, n, options) if spans else None
                 return make_request(engine, "full", roles, keys[i], n, options, context, plan)
 
+            places = [index * section_bars for index, x in enumerate(form) if x == letter]
+            heard = None if on_chunk is None else (
+                lambda i, start, bars, places=places: [on_chunk(i, at + start, bars) for at in places])
             sections[letter] = run_bars(engine, build, len(keys), section_bars, "full",
-                                        _section_sampling(options, letter), previous)
+                                        _section_sampling(options, letter), previous, heard)
             previous = sections[letter]
         pieces = []
         for i, key in enumerate(keys):
             body = [t for letter in form for t in sections[letter][i]]
-            prefix = engine.codec.prefix_ids("full", key, options.tempo_bpm(), options.meter)
             progression = chords_of(body, engine)
-            score = finish_score(engine, prefix + body, options, roles, markers=progression)
+            score = render(i, body, markers=progression)
             meta = {
                 "style": self.name, "key": key.name, "tempo": options.tempo_bpm(), "form": form,
                 "bars": len(progression), "progression": progression,
             }
-            if options.drums:  # the model writes drums only if it learned them from data with drum tracks
+            if wants_drums:
+                meta["drums"] = drummer.name if drummer is not None else "model"
                 meta["drum_notes"] = sum(len(t.notes) for t in score.tracks if t.is_drum)
             stem = piece_stem(f"song_{form}", key.token, options.tempo_bpm(), options.seed, i)
             pieces.append(Piece(score, self.folder, stem, meta))
@@ -133,11 +153,16 @@ class AllScalesStyle:
             plan = tonic_anchor_plan(engine, keys[i], start, n, n_bars, locked)
             return make_request(engine, role, roles, keys[i], n, locked, context, plan)
 
-        outs = run_bars(engine, build, len(keys), n_bars, role, options.sampling)
+        prefixes = [engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter) for key in keys]
+
+        def render(i: int, body: list[int], markers: list[str] | None = None):
+            return finish_score(engine, prefixes[i] + body, options, roles, markers=markers)
+
+        on_chunk = announce_pieces(engine, options, len(keys), n_bars, render, [])
+        outs = run_bars(engine, build, len(keys), n_bars, role, options.sampling, None, on_chunk)
         pieces = []
         for i, (key, toks) in enumerate(zip(keys, outs, strict=True)):
-            prefix = engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter)
-            score = finish_score(engine, prefix + toks, options, roles, markers=chords_of(toks, engine))
+            score = render(i, toks, markers=chords_of(toks, engine))
             meta = {"style": self.name, "role": role, "key": key.name, "tempo": options.tempo_bpm(), "bars": n_bars,
                     "chords": chords_of(toks, engine)}
             stem = piece_stem(f"{role}", key.token, options.tempo_bpm(), options.seed, i % options.n)

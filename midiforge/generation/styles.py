@@ -8,8 +8,10 @@ lock, asked chords) or arrange what the model wrote (a repeated section is the s
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
@@ -25,6 +27,23 @@ MONOPHONIC = {"melody": True, "chords": False, "bass": True, "drums": False}
 #: How chord-track and bass pitches follow asked chords: chord tones, or the root on each chord's first note.
 CHORD_FOLLOW = {"chords": "root", "bass": "root"}
 FORMS = {1: "A", 2: "AB", 3: "ABA", 4: "AABA", 5: "AABAB", 6: "AABABA", 7: "AABABBA", 8: "AABAABBA"}
+
+
+class BarListener(Protocol):
+    """Hears pieces while they are generated (``generate --live`` plays them bar by bar).
+
+    A style announces each piece (its row in the batch) with :meth:`piece`, then hands over
+    bars as soon as they are sampled with :meth:`bars`, at their place in the finished piece: a
+    repeated section is announced once per place it appears. Styles that ignore the listener still
+    work; their files are simply played after they are written.
+    """
+
+    def piece(self, row: int, n_bars: int, render: Callable[[list[int]], Any]) -> None:
+        """``render(tokens)`` turns the tokens of the piece's first whole bars into a
+        ``symusic.Score`` exactly as the file will have them (tracks, programs, drums)."""
+
+    def bars(self, row: int, first_bar: int, bars: list[list[int]]) -> None:
+        """Bars ``first_bar, first_bar + 1, ...`` of piece ``row`` (tokens, each from its Bar token)."""
 
 
 @dataclass
@@ -44,7 +63,9 @@ class StyleOptions:
     sections: str | None = None  # "AABA" or a number of sections
     section_bars: int | None = None
     drums: bool = False
+    drummer: str | None = None  # drummer plugin when the model writes no drums (default: groove)
     role: str | None = None  # for all-scales / random
+    listener: BarListener | None = None  # hears bars as they are generated (live playback)
 
     @property
     def seed(self) -> int | None:
@@ -158,12 +179,16 @@ CONTEXT_BARS = 2  # bars of what came before that each chunk sees
 TOKENS_PER_BAR = {"melody": 24, "bass": 24, "chords": 64, "full": 100}
 
 
+ChunkCallback = Callable[[int, int, list[list[int]]], None]
+
+
 def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sampling: SamplingConfig,
-             first_context: list[list[int]] | None = None) -> list[list[int]]:
+             first_context: list[list[int]] | None = None, on_chunk: ChunkCallback | None = None) -> list[list[int]]:
     """Generate ``total_bars`` bars for ``n_rows`` pieces in chunks that fit the trained window.
 
     ``build(row, context, start_bar, n_bars) -> Request``; each chunk's context is the end of what
     was generated before (or ``first_context`` for the first chunk), so the music runs on seamlessly.
+    ``on_chunk(row, start_bar, bars)`` hears each chunk's bars as soon as they are sampled.
     """
     per_bar = TOKENS_PER_BAR[role]
     chunk = max(1, (WINDOW_TOKENS - CONTEXT_BARS * per_bar) // per_bar)
@@ -175,10 +200,12 @@ def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sam
         for i in range(n_rows):
             source = done[i] if bar else (first_context[i] if first_context else [])
             context = [t for b in split_bars(source, engine)[-CONTEXT_BARS:] for t in b] if source else []
-            reqs.append(build(i, context, bar, n))
+            reqs.append(replace(build(i, context, bar, n), may_end=False))
         seed = None if sampling.seed is None else sampling.seed + 7919 * bar
         for i, toks in enumerate(engine.run(reqs, replace(sampling, seed=seed))):
             done[i].extend(toks)
+            if on_chunk is not None:
+                on_chunk(i, bar, split_bars(toks, engine))
         bar += n
     return done
 
@@ -206,7 +233,12 @@ def chords_of(tokens: list[int], engine: Engine) -> list[str]:
 
 
 def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles: list[str], markers: list[str] | None = None):
-    """Decode, then set tempo/meter, role names, GM programs, monophony and chord markers."""
+    """Decode, then set tempo/meter, role names, GM programs, monophony and chord markers.
+
+    Every role gets its track, in role order, even when the model left it empty: MIDI channels
+    then depend only on the roles, so live playback of a partly generated piece uses the same
+    channels as the finished file.
+    """
     import symusic
 
     score = engine.decode(tokens)
@@ -215,17 +247,20 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
     num, den = options.time_signature()
     score.time_signatures = [symusic.TimeSignature(0, num, den, ttype="tick")]
     by_program = {ROLE_PROGRAMS[r]: r for r in roles}
-    tracks = []
+    tracks = {}
     for track in score.tracks:
         role = by_program.get(-1 if track.is_drum else int(track.program))
-        if role is None or len(track.notes) == 0:
+        if role is None or role in tracks:
             continue
-        name, program = ROLE_TRACKS[role]
-        track.name, track.program, track.is_drum = name, program, role == "drums"
         if MONOPHONIC[role]:
             _make_monophonic(track)
-        tracks.append((list(by_program.values()).index(role), track))
-    score.tracks = [t for _, t in sorted(tracks, key=lambda x: x[0])]
+        tracks[role] = track
+    for role in by_program.values():
+        track = tracks.get(role) or symusic.Track()
+        track.name, track.program = ROLE_TRACKS[role]
+        track.is_drum = role == "drums"
+        tracks[role] = track
+    score.tracks = [tracks[role] for role in by_program.values()]
     if markers:
         bar_ticks = tpq * options.beats_per_bar()
         score.markers = [symusic.TextMeta(i * bar_ticks, text, ttype="tick") for i, text in enumerate(markers)]
@@ -267,16 +302,35 @@ class RoleStyle:
             plan = chord_plan(engine, spans, start, n, options) if spans else None
             return make_request(engine, self.role, [self.role], keys[i], n, options, context=context, plan=plan)
 
-        outs = run_bars(engine, build, len(keys), n_bars, self.role, options.sampling, [prompt] * len(keys))
+        prefixes = [engine.codec.prefix_ids(self.role, k, options.tempo_bpm(), options.meter) for k in keys]
+
+        def render(i: int, body: list[int], markers: list[str] | None = None):
+            return finish_score(engine, prefixes[i] + body, options, [self.role], markers=markers)
+
+        on_chunk = announce_pieces(engine, options, len(keys), n_bars, render, prompt)
+        outs = run_bars(engine, build, len(keys), n_bars, self.role, options.sampling, [prompt] * len(keys), on_chunk)
         pieces = []
         for i, (k, toks) in enumerate(zip(keys, outs, strict=True)):
-            prefix = engine.codec.prefix_ids(self.role, k, options.tempo_bpm(), options.meter)
             chords = chords_of(toks, engine)
-            score = finish_score(engine, prefix + prompt + toks, options, [self.role],
-                                 markers=chords_of(prompt, engine) + chords if prompt else chords)
+            score = render(i, prompt + toks, markers=chords_of(prompt, engine) + chords if prompt else chords)
             meta = {"style": self.name, "key": k.name, "tempo": options.tempo_bpm(), "bars": n_bars, "chords": chords}
             pieces.append(Piece(score, self.folder, piece_stem(self.name, k.token, options.tempo_bpm(), options.seed, i), meta))
         return pieces
+
+
+def announce_pieces(engine: Engine, options: StyleOptions, n_rows: int, n_bars: int, render, prompt: list[int]
+                    ) -> ChunkCallback | None:
+    """Tell ``options.listener`` about each piece (``render(row, body)`` draws it) and hand over
+    the prompt's bars; return the ``run_bars`` callback that passes on the generated bars."""
+    listener = options.listener
+    if listener is None:
+        return None
+    prompt_bars = split_bars(prompt, engine) if prompt else []
+    for row in range(n_rows):
+        listener.piece(row, len(prompt_bars) + n_bars, lambda body, row=row: render(row, body))
+        if prompt_bars:
+            listener.bars(row, 0, prompt_bars)
+    return lambda row, start, bars: listener.bars(row, len(prompt_bars) + start, bars)
 
 
 def prompt_context(engine: Engine, options: StyleOptions) -> list[int]:

@@ -29,6 +29,31 @@ def read_codec_dict(path: Path) -> dict[str, Any]:
         raise MidiforgeError(f"{codec_file} is not valid JSON: {exc}") from None
 
 
+def role_token_counts(paths: list[str], codec_dict: dict[str, Any]) -> dict[str, int]:
+    """How many notes of each role (melody, chords, bass, drums) the training split holds, counted
+    by their Program tokens. Stored in the checkpoint, so generation knows whether the model ever
+    saw drums (the default model's corpora have none) before asking it for a drum part."""
+    import numpy as np
+
+    from midiforge.data.codec import Codec
+    from midiforge.data.dataset import TokenSplit
+    from midiforge.data.vocab import ROLE_PROGRAMS
+
+    codec = Codec.from_dict(codec_dict)
+    ids = {}
+    for role in ROLE_PROGRAMS:
+        try:
+            ids[role] = codec.program_id(role)
+        except (KeyError, MidiforgeError):
+            continue
+    counts = dict.fromkeys(ids, 0)
+    for raw in paths:
+        tokens = TokenSplit(Path(raw).expanduser(), "train").tokens
+        for role, idx in ids.items():
+            counts[role] += int(np.count_nonzero(tokens == idx))
+    return counts
+
+
 def open_split(paths: list[str], split: str, seq_len: int) -> tuple[Dataset, dict[str, Any]]:
     """Concatenate ``split`` of every dataset; they must share one codec."""
     from midiforge.data.dataset import TokenDataset

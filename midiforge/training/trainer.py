@@ -95,6 +95,7 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         self.train_set, self.codec_dict = datalib.open_split(config.data, "train", config.seq_len)
         self.val_set, _ = datalib.open_split(config.data, "val", config.seq_len)
+        self.role_tokens = datalib.role_token_counts(config.data, self.codec_dict)
         self.codec = self._codec_or_none()
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         self.model_name = config.model
@@ -194,6 +195,7 @@ class Trainer:
             "processes": self.dist.world,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "data": self.cfg.data,
+            "role_tokens": self.role_tokens,  # notes per role seen in training (drums: 0 = none)
             "config": self.cfg.to_dict(),
         }
 

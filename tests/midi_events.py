@@ -1,0 +1,38 @@
+"""MIDI events as a file plays them, for comparing live output with written files (test helper)."""
+
+from __future__ import annotations
+
+import mido
+
+TOLERANCE_S = 0.005
+
+
+def file_events(path) -> tuple[list[tuple[float, str, int, int, int]], dict[int, int]]:
+    """Note events and programs as mido reads the written file back (times in seconds)."""
+    events, programs, now = [], {}, 0.0
+    for msg in mido.MidiFile(path):
+        now += msg.time
+        if msg.type == "program_change":
+            programs[msg.channel] = msg.program
+        elif msg.type in ("note_on", "note_off"):
+            off = msg.type == "note_off" or msg.velocity == 0
+            events.append(
+                (now, "note_off" if off else "note_on", msg.channel, msg.note, 0 if off else msg.velocity)
+            )
+    return events, programs
+
+
+def canonical(events):
+    """Order events the same way in both lists (ties at one instant have no musical order)."""
+    rows = [
+        (round(t, 3), kind, ch, pitch, vel if kind == "note_on" else 0) for t, kind, ch, pitch, vel in events
+    ]
+    return sorted(rows, key=lambda r: (r[0], r[1] == "note_on", r[2], r[3]))
+
+
+def assert_same_events(expected, played) -> None:
+    exp, got = canonical(expected), canonical(played)
+    assert len(exp) == len(got) > 0
+    for want, have in zip(exp, got, strict=True):
+        assert want[1:] == have[1:], (want, have)
+        assert abs(want[0] - have[0]) <= TOLERANCE_S, (want, have)

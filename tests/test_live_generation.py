@@ -1,0 +1,149 @@
+"""``generate --live``: the first piece plays bar by bar while the model samples it.
+
+Played on a fake clock into a recording port, then compared with the files written: same notes,
+same order, same times within 5 ms (shifted only by the pauses the streamer reports when the music
+had to wait for the generator).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+from midi_events import TOLERANCE_S, canonical, file_events
+
+from midiforge.errors import MidiforgeError
+from midiforge.generation import SamplingConfig, StyleOptions
+from midiforge.generation.engine import Engine
+from midiforge.live import FakeClock, LiveFeed, RecordingPort, generate_live, midi_backend_problem
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine.load(backend="auto")
+
+
+class _WatchingPort(RecordingPort):
+    """Remembers whether the model was still generating when the first note went out."""
+
+    def __init__(self, clock) -> None:
+        super().__init__(clock)
+        self.generating_at_first_note: bool | None = None
+
+    def send(self, message) -> None:
+        if message.type == "note_on" and self.generating_at_first_note is None:
+            names = {t.name for t in threading.enumerate()}
+            self.generating_at_first_note = "midiforge-generate" in names
+        super().send(message)
+
+
+def _assert_played_like_file(expected, played, pauses) -> None:
+    """The same events in the same order, each at the file's time plus the pauses reported so far."""
+    offsets = [sum(pause for _, pause in pauses[:i]) for i in range(len(pauses) + 1)]
+    exp, got = canonical(expected), canonical(played)
+    assert [row[1:] for row in exp] == [row[1:] for row in got] != [], "same notes, channels, velocities, order"
+    for want, have in zip(exp, got, strict=True):
+        assert min(abs(have[0] - want[0] - o) for o in offsets) <= TOLERANCE_S + 0.001, (want, have, offsets)
+
+
+def test_a_song_plays_bar_by_bar_while_it_is_generated(engine, tmp_path):
+    options = StyleOptions(n=1, bars=32, drums=True, sampling=SamplingConfig(seed=11))
+    clock = FakeClock()
+    port = _WatchingPort(clock)
+    result, report = generate_live("harmonic", options, port=port, clock=clock, out=tmp_path, engine=engine)
+
+    assert port.generating_at_first_note, "the first notes were sent before the song was finished"
+    expected, programs = file_events(result.files[0])
+    _assert_played_like_file(expected, port.notes(), report.pauses)
+    assert report.stalls == len(report.pauses) and report.max_late_s == 0.0
+    assert {m.channel: m.program for _, m in port.sent if m.type == "program_change"} == programs
+    assert 9 in programs, "the drummer's part plays live on GM channel 10 too"
+    onsets = [t for t, kind, *_ in port.notes() if kind == "note_on"]
+    assert onsets == sorted(onsets), "notes leave in time order"
+
+
+def test_the_other_pieces_follow_from_their_files(engine, tmp_path):
+    options = StyleOptions(n=2, bars=4, sampling=SamplingConfig(seed=5))
+    clock = FakeClock()
+    port = RecordingPort(clock)
+    result, report = generate_live("melody", options, port=port, clock=clock, out=tmp_path, engine=engine)
+    first, _ = file_events(result.files[0])
+    second, _ = file_events(result.files[1])
+    assert report.notes == (len(first) + len(second)) // 2
+    played = port.notes()
+    split = len(first)
+    _assert_played_like_file(first, played[:split], report.pauses)
+    start = played[split][0] - canonical(second)[0][0]  # the second file starts when the first ends
+    _assert_played_like_file(second, [(t - start, *rest) for t, *rest in played[split:]], [])
+
+
+def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine, tmp_path, monkeypatch):
+    from midiforge.generation import styles
+
+    class QuietStyle:  # like a third-party style that ignores options.listener
+        name, description = "quiet", "melody without a listener"
+
+        def generate(self, engine, options):
+            from dataclasses import replace
+
+            return styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
+
+    monkeypatch.setattr("midiforge.registry.get", lambda kind, name: QuietStyle())
+    clock = FakeClock()
+    port = RecordingPort(clock)
+    result, report = generate_live("quiet", StyleOptions(n=1, bars=2, sampling=SamplingConfig(seed=1)),
+                                   port=port, clock=clock, out=tmp_path, engine=engine)
+    expected, _ = file_events(result.files[0])
+    _assert_played_like_file(expected, port.notes(), [])
+
+
+def test_a_failing_generation_silences_the_port_and_raises(engine, tmp_path, monkeypatch):
+    class BrokenStyle:
+        name, description = "broken", "fails after announcing a piece"
+
+        def generate(self, engine, options):
+            options.listener.piece(0, 4, lambda tokens: None)
+            raise MidiforgeError("the sampler ran out of memory")
+
+    monkeypatch.setattr("midiforge.registry.get", lambda kind, name: BrokenStyle())
+    clock = FakeClock()
+    port = RecordingPort(clock)
+    with pytest.raises(MidiforgeError, match="out of memory"):
+        generate_live("broken", StyleOptions(n=1), port=port, clock=clock, out=tmp_path, engine=engine)
+    assert not (tmp_path / "melodies").exists()
+
+
+def test_feed_releases_bars_in_song_order_and_holds_notes_that_may_still_change():
+    import symusic
+
+    def render(tokens):  # one token per bar: its value is the pitch of a note lasting 6 beats
+        score = symusic.Score(4)
+        track = symusic.Track(program=73)
+        for bar, pitch in enumerate(tokens):
+            track.notes.append(symusic.Note(bar * 16, 24, pitch, 80))
+        score.tracks.append(track)
+        score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
+        return score
+
+    feed = LiveFeed()
+    feed.piece(0, 3, render)
+    feed.bars(0, 2, [[62]])  # the last bar first (a repeated section announced early)
+    assert feed._released == []
+    feed.bars(0, 0, [[60]])  # bar 0's note rings into bar 1, which is unknown: held
+    assert feed._released == []
+    feed.bars(0, 1, [[61]])  # now complete: everything goes, in song order
+    assert [[n.pitch for n in bar] for bar in feed._released] == [[60], [61], [62]]
+    feed.close()
+    assert [[n.pitch for n in bar] for bar in feed] == [[60], [61], [62]]
+
+
+def test_cli_live_without_a_midi_system_is_one_clear_line(tmp_path):
+    if midi_backend_problem() is None:
+        pytest.skip("a MIDI system is available here")
+    proc = subprocess.run([sys.executable, "-m", "midiforge", "generate", "melody", "--live", "--n", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: cannot open a MIDI output")
+    assert not list(tmp_path.rglob("*.mid")), "nothing generated when there is no port to play on"
