@@ -522,21 +522,32 @@ class LiveFeed:
         self._n_bars = 0
         self._rendered = 0  # bars rendered at the last look
         self._closed = False
+        self._cancelled = False
         self._error: BaseException | None = None
 
     # -- BarListener
     def piece(self, row: int, n_bars: int, render: Any) -> None:
+        self._check_cancelled()
         if row == self.row:
             with self._cond:
                 self.started, self._render, self._n_bars = True, render, n_bars
 
     def bars(self, row: int, first_bar: int, bars: list[list[int]]) -> None:
+        self._check_cancelled()
         if row != self.row:
             return
         with self._cond:
             for offset, tokens in enumerate(bars):
                 self._tokens[first_bar + offset] = tokens
             self._release(final=False)
+
+    def cancel(self) -> None:
+        """Playback stopped (Ctrl-C, a port error): make the generator stop at its next chunk."""
+        self._cancelled = True
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled:
+            raise MidiforgeError("live playback was stopped; generation cancelled")
 
     def close(self, error: BaseException | None = None) -> None:
         """Generation ended (with ``error`` if it failed): release every bar still held."""
@@ -626,7 +637,12 @@ def generate_live(
         worker = threading.Thread(target=work, name="midiforge-generate", daemon=True)
         worker.start()
         streamer = LiveStreamer(out, clock=clock, tempo_bpm=options.tempo_bpm())
-        report = streamer.stream_bars(feed, lookahead_beats=lookahead_beats)
+        try:
+            report = streamer.stream_bars(feed, lookahead_beats=lookahead_beats)
+        except BaseException:
+            feed.cancel()  # stop the model at its next chunk rather than kill the process under it
+            worker.join(timeout=60)
+            raise
         worker.join()
         result = box["result"]
         rest = result.files[1:] if feed.started else result.files

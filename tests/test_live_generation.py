@@ -39,6 +39,14 @@ class _WatchingPort(RecordingPort):
         super().send(message)
 
 
+def _register_style(monkeypatch, style) -> None:
+    """Make ``style`` the one ``generate`` finds, as if a plugin had registered it."""
+    from midiforge import registry
+
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda kind, name: style if kind == "style" else real_get(kind, name))
+
+
 def _assert_played_like_file(expected, played, pauses) -> None:
     """The same events in the same order, each at the file's time plus the pauses reported so far."""
     offsets = [sum(pause for _, pause in pauses[:i]) for i in range(len(pauses) + 1)]
@@ -90,7 +98,7 @@ def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine,
 
             return styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
 
-    monkeypatch.setattr("midiforge.registry.get", lambda kind, name: QuietStyle())
+    _register_style(monkeypatch, QuietStyle())
     clock = FakeClock()
     port = RecordingPort(clock)
     result, report = generate_live("quiet", StyleOptions(n=1, bars=2, sampling=SamplingConfig(seed=1)),
@@ -107,7 +115,7 @@ def test_a_failing_generation_silences_the_port_and_raises(engine, tmp_path, mon
             options.listener.piece(0, 4, lambda tokens: None)
             raise MidiforgeError("the sampler ran out of memory")
 
-    monkeypatch.setattr("midiforge.registry.get", lambda kind, name: BrokenStyle())
+    _register_style(monkeypatch, BrokenStyle())
     clock = FakeClock()
     port = RecordingPort(clock)
     with pytest.raises(MidiforgeError, match="out of memory"):
@@ -147,3 +155,42 @@ def test_cli_live_without_a_midi_system_is_one_clear_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: cannot open a MIDI output")
     assert not list(tmp_path.rglob("*.mid")), "nothing generated when there is no port to play on"
+
+
+def test_stopping_playback_stops_the_model_too(engine, tmp_path):
+    class UnpluggedPort(RecordingPort):  # like Ctrl-C or a synth that goes away mid-song
+        def send(self, message):
+            if message.type == "note_on" and len(self.notes()) > 4:
+                raise KeyboardInterrupt
+            super().send(message)
+
+    clock = FakeClock()
+    port = UnpluggedPort(clock)
+    with pytest.raises(KeyboardInterrupt):
+        generate_live("harmonic", StyleOptions(n=2, bars=32, sampling=SamplingConfig(seed=2)),
+                      port=port, clock=clock, out=tmp_path, engine=engine)
+    assert "midiforge-generate" not in {t.name for t in threading.enumerate()}, "the generator was stopped"
+    assert not list(tmp_path.rglob("*.mid")), "a cancelled song is not written half-done"
+    sounding = {(ch, p) for _, kind, ch, p, _ in port.notes() if kind == "note_on"}
+    offs = {(ch, p) for _, kind, ch, p, _ in port.notes() if kind == "note_off"}
+    assert sounding <= offs, "every note that started was stopped"
+
+
+def test_a_plugin_style_streams_what_it_writes(engine, tmp_path, monkeypatch):
+    """The example arpeggio plugin wraps the listener: live notes are its arpeggios, as in its file."""
+    import importlib.util
+    from pathlib import Path
+
+    # this checkout's plugin source (an older copy may be pip-installed and already imported)
+    source = Path(__file__).parents[1] / "plugins" / "midiforge-arpeggio" / "midiforge_arpeggio" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("arpeggio_under_test", source)
+    plugin = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, plugin)
+    spec.loader.exec_module(plugin)
+    _register_style(monkeypatch, plugin.ArpeggioStyle())
+    clock = FakeClock()
+    port = RecordingPort(clock)
+    result, report = generate_live("arpeggio", StyleOptions(n=1, bars=4, sampling=SamplingConfig(seed=4)),
+                                   port=port, clock=clock, out=tmp_path, engine=engine)
+    expected, _ = file_events(result.files[0])
+    _assert_played_like_file(expected, port.notes(), report.pauses)

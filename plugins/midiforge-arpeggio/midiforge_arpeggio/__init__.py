@@ -7,7 +7,7 @@ broken chord, one note per ``step`` grid cells, going up (or up-down).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import midiforge
 from midiforge.generation.styles import RoleStyle
@@ -23,14 +23,33 @@ class ArpeggioStyle:
 
     def generate(self, engine, options):
         chords = RoleStyle("arpeggio", "chords", self.folder, self.description)
+        if options.listener is not None:  # `generate --live`: play the arpeggios, not the block chords
+            options = replace(options, listener=ArpeggiatedListener(options.listener, self))
         pieces = chords.generate(engine, options)
         for piece in pieces:
-            for track in piece.score.tracks:
-                track.notes = arpeggiate(track.notes, piece.score.ticks_per_quarter // 4 * self.sixteenths_per_note,
-                                         self.pattern)
-                track.name = "Arpeggio"
+            self.arpeggiate_score(piece.score)
             piece.meta["style"] = self.name
         return pieces
+
+    def arpeggiate_score(self, score):
+        for track in score.tracks:
+            track.notes = arpeggiate(track.notes, score.ticks_per_quarter // 4 * self.sixteenths_per_note, self.pattern)
+            track.name = "Arpeggio"
+        return score
+
+
+@dataclass(frozen=True)
+class ArpeggiatedListener:
+    """Passes the chord style's bars on to live playback, drawn as this plugin's arpeggios."""
+
+    listener: object
+    style: ArpeggioStyle
+
+    def piece(self, row, n_bars, render):
+        self.listener.piece(row, n_bars, lambda tokens: self.style.arpeggiate_score(render(tokens)))
+
+    def bars(self, row, first_bar, bars):
+        self.listener.bars(row, first_bar, bars)
 
 
 def arpeggiate(notes, step_ticks: int, pattern: str = "up-down"):
