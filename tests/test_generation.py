@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import mido
@@ -11,6 +12,7 @@ import pretty_midi
 import pytest
 import symusic
 
+from midiforge.errors import MidiforgeError
 from midiforge.generation import SamplingConfig, StyleOptions, generate
 from midiforge.generation.engine import Engine, default_model_path
 from midiforge.music.chords import parse_chord, recognize_chord
@@ -130,6 +132,10 @@ def test_drums_come_from_the_model_when_it_learned_them(engine, tmp_path):
     assert piece.meta["drums"] == "model"  # asked of the model, not of a drummer plugin
     piece = generate("harmonic", options, out=tmp_path, engine=engine).pieces[0]
     assert piece.meta["drums"] == "groove" and piece.meta["drum_notes"] > 0
+    with pytest.raises(MidiforgeError, match="use `generate harmonic --drums`"):
+        generate("melody", options, out=tmp_path, engine=engine)
+    with pytest.raises(MidiforgeError, match="unknown drummer 'bongo'"):
+        generate("harmonic", replace(options, drummer="bongo"), out=tmp_path, engine=engine)
 
 
 def test_all_scales_are_in_their_keys(engine, tmp_path):

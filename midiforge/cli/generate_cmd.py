@@ -77,10 +77,14 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
         err_console.print(f"played {report.notes} notes live"
                           + (f"; the music waited {report.stalls}x for the model" if report.stalls else ""))
     table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
-    for col in ("file", "key", "tempo", "bars", "chords"):
+    with_drums = any("drums" in piece.meta for piece in result.pieces)
+    for col in ("file", "key", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
         table.add_column(col)
     for path, piece in zip(result.files, result.pieces, strict=True):
         chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
-        table.add_row(str(path), piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
-                      str(piece.meta.get("bars", "")), chords_text[:60])
+        row = [str(path), piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
+               str(piece.meta.get("bars", "")), chords_text[:60]]
+        if with_drums:
+            row.append(f"{piece.meta.get('drum_notes', 0)} notes ({piece.meta.get('drums', 'none')})")
+        table.add_row(*row)
     console.print(table)

@@ -141,6 +141,7 @@ class AllScalesStyle:
     default_seconds: float = 16.0
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
+        options.refuse_drums(self.name)
         role = options.role or "full"
         if role not in ("full", "melody", "chords", "bass"):
             raise MidiforgeError(f"--role {role}: choose full, melody, chords or bass")

@@ -81,6 +81,11 @@ class StyleOptions:
             raise MidiforgeError(f"unsupported meter '{self.meter}'")
         return num, den
 
+    def refuse_drums(self, style: str) -> None:
+        """A one-line error for ``--drums`` on a style that writes a single part."""
+        if self.drums or self.drummer:
+            raise MidiforgeError(f"--drums/--drummer work with songs: use `generate harmonic --drums`, not {style}")
+
     def beats_per_bar(self) -> int:
         num, den = self.time_signature()
         return num * 4 // den
@@ -292,6 +297,7 @@ class RoleStyle:
     default_seconds: float = 16.0
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
+        options.refuse_drums(self.name)
         options = replace(options, scale_lock=bool(options.scale_lock))
         n_bars = options.n_bars(self.default_seconds)
         keys = options.keys(options.n)
@@ -350,6 +356,7 @@ class RandomStyle:
     description: str = "Random clips: each one a melody, a chord progression or a bassline."
 
     def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
+        options.refuse_drums(self.name)
         rng = random.Random(options.seed)
         pieces: list[Piece] = []
         for i in range(options.n):
