@@ -72,11 +72,12 @@ def test_a_song_plays_bar_by_bar_while_it_is_generated(engine, tmp_path):
     assert onsets == sorted(onsets), "notes leave in time order"
 
 
-def test_the_other_pieces_follow_from_their_files(engine, tmp_path):
+@pytest.mark.parametrize("style", ["melody", "random"])
+def test_the_other_pieces_follow_from_their_files(engine, tmp_path, style):
     options = StyleOptions(n=2, bars=4, sampling=SamplingConfig(seed=5))
     clock = FakeClock()
     port = RecordingPort(clock)
-    result, report = generate_live("melody", options, port=port, clock=clock, out=tmp_path, engine=engine)
+    result, report = generate_live(style, options, port=port, clock=clock, out=tmp_path, engine=engine)
     first, _ = file_events(result.files[0])
     second, _ = file_events(result.files[1])
     assert report.notes == (len(first) + len(second)) // 2

@@ -20,9 +20,9 @@ from midiforge.generation.styles import (
     announce_pieces,
     chord_plan,
     chords_of,
-    finish_score,
     make_request,
     run_bars,
+    score_renderer,
 )
 from midiforge.music.keys import ALL_KEYS
 
@@ -64,10 +64,10 @@ class HarmonicStyle:
         section_bars = options.section_bars or max(1, round(total_bars / len(form)))
         keys = options.keys(options.n)
         spans = options.progression()
-        prefixes = [engine.codec.prefix_ids("full", key, options.tempo_bpm(), options.meter) for key in keys]
+        draw = score_renderer(engine, options, "full", keys, roles)
 
         def render(i: int, body: list[int], markers: list[str] | None = None):
-            score = finish_score(engine, prefixes[i] + body, options, roles, markers=markers)
+            score = draw(i, body, markers)
             if drummer is not None:
                 layout = SongLayout(form, section_bars, options.time_signature(), options.tempo_bpm(),
                                     score.ticks_per_quarter, options.seed)
@@ -84,11 +84,12 @@ class HarmonicStyle:
                 plan = chord_plan(engine, spans, first_bar[letter] + start, n, options) if spans else None
                 return make_request(engine, "full", roles, keys[i], n, options, context, plan)
 
-            places = [index * section_bars for index, x in enumerate(form) if x == letter]
-            heard = None if on_chunk is None else (
-                lambda i, start, bars, places=places: [on_chunk(i, at + start, bars) for at in places])
+            def heard(i, start, bars, places=tuple(k * section_bars for k, x in enumerate(form) if x == letter)):
+                for at in places:  # a repeated section is heard at every place it plays
+                    on_chunk(i, at + start, bars)
+
             sections[letter] = run_bars(engine, build, len(keys), section_bars, "full",
-                                        _section_sampling(options, letter), previous, heard)
+                                        _section_sampling(options, letter), previous, on_chunk and heard)
             previous = sections[letter]
         pieces = []
         for i, key in enumerate(keys):
@@ -154,11 +155,7 @@ class AllScalesStyle:
             plan = tonic_anchor_plan(engine, keys[i], start, n, n_bars, locked)
             return make_request(engine, role, roles, keys[i], n, locked, context, plan)
 
-        prefixes = [engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter) for key in keys]
-
-        def render(i: int, body: list[int], markers: list[str] | None = None):
-            return finish_score(engine, prefixes[i] + body, options, roles, markers=markers)
-
+        render = score_renderer(engine, options, role, keys, roles)
         on_chunk = announce_pieces(engine, options, len(keys), n_bars, render, [])
         outs = run_bars(engine, build, len(keys), n_bars, role, options.sampling, None, on_chunk)
         pieces = []

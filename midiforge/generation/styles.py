@@ -308,11 +308,7 @@ class RoleStyle:
             plan = chord_plan(engine, spans, start, n, options) if spans else None
             return make_request(engine, self.role, [self.role], keys[i], n, options, context=context, plan=plan)
 
-        prefixes = [engine.codec.prefix_ids(self.role, k, options.tempo_bpm(), options.meter) for k in keys]
-
-        def render(i: int, body: list[int], markers: list[str] | None = None):
-            return finish_score(engine, prefixes[i] + body, options, [self.role], markers=markers)
-
+        render = score_renderer(engine, options, self.role, keys, [self.role])
         on_chunk = announce_pieces(engine, options, len(keys), n_bars, render, prompt)
         outs = run_bars(engine, build, len(keys), n_bars, self.role, options.sampling, [prompt] * len(keys), on_chunk)
         pieces = []
@@ -322,6 +318,17 @@ class RoleStyle:
             meta = {"style": self.name, "key": k.name, "tempo": options.tempo_bpm(), "bars": n_bars, "chords": chords}
             pieces.append(Piece(score, self.folder, piece_stem(self.name, k.token, options.tempo_bpm(), options.seed, i), meta))
         return pieces
+
+
+def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[Key], roles: list[str]):
+    """``render(row, body, markers=None)``: piece ``row``'s tokens after its conditioning prefix,
+    drawn as the file's score. One function for the written file and for live playback."""
+    prefixes = [engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter) for key in keys]
+
+    def render(row: int, body: list[int], markers: list[str] | None = None):
+        return finish_score(engine, prefixes[row] + body, options, roles, markers=markers)
+
+    return render
 
 
 def announce_pieces(engine: Engine, options: StyleOptions, n_rows: int, n_bars: int, render, prompt: list[int]
@@ -361,7 +368,7 @@ class RandomStyle:
         pieces: list[Piece] = []
         for i in range(options.n):
             style = rng.choice(ROLE_STYLES)
-            one = StyleOptions(**{**options.__dict__, "n": 1})
+            one = StyleOptions(**{**options.__dict__, "n": 1, "listener": options.listener if i == 0 else None})
             if options.seed is not None:
                 one.sampling = SamplingConfig(**{**options.sampling.__dict__, "seed": options.seed + i})
             for p in style.generate(engine, one):
