@@ -240,16 +240,18 @@ class LiveReport:
     messages: int = 0
     notes: int = 0
     max_late_s: float = 0.0
-    stalls: int = 0
     #: ``(piece seconds, pause)`` per stall: where the music waited for the generator, and how long
     pauses: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def stalls(self) -> int:
+        return len(self.pauses)
 
     def add(self, other: LiveReport) -> None:
         """Sum a later piece's report into this one (pieces played one after another)."""
         self.messages += other.messages
         self.notes += other.notes
         self.max_late_s = max(self.max_late_s, other.max_late_s)
-        self.stalls += other.stalls
         self.pauses += other.pauses
 
 
@@ -434,7 +436,6 @@ class LiveStreamer:
         behind = self.clock.now() - (self._origin + due)
         if behind > 0.005:
             self._origin += behind
-            self.report.stalls += 1
             self.report.pauses.append((due, behind))
 
 

@@ -65,7 +65,7 @@ def test_a_song_plays_bar_by_bar_while_it_is_generated(engine, tmp_path):
     assert port.generating_at_first_note, "the first notes were sent before the song was finished"
     expected, programs = file_events(result.files[0])
     _assert_played_like_file(expected, port.notes(), report.pauses)
-    assert report.stalls == len(report.pauses) and report.max_late_s == 0.0
+    assert report.max_late_s == 0.0
     assert {m.channel: m.program for _, m in port.sent if m.type == "program_change"} == programs
     assert 9 in programs, "the drummer's part plays live on GM channel 10 too"
     onsets = [t for t, kind, *_ in port.notes() if kind == "note_on"]
