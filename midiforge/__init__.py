@@ -8,6 +8,7 @@ The Python API mirrors the CLI (the CLI is a thin layer over these functions)::
     midiforge.prepare_dataset("datasets/mine", path="~/midi")     # midiforge prepare
     midiforge.train(midiforge.TrainConfig(data=["datasets/mine"]))  # midiforge train
     midiforge.generate("harmonic", midiforge.StyleOptions(n=10))  # midiforge generate harmonic
+    midiforge.generate_live("harmonic", midiforge.StyleOptions(drums=True))  # ... --drums --live
     midiforge.export_model("onnx", out="model.onnx")              # midiforge export onnx
     midiforge.evaluate("out/songs", "bach-chorales")               # midiforge evaluate
     midiforge.infill / midiforge.vary / midiforge.run_pipeline / midiforge.fetch_dataset
@@ -35,6 +36,7 @@ _API = {
     "StyleOptions": "midiforge.generation",
     "SamplingConfig": "midiforge.generation",
     "Engine": "midiforge.generation.engine",
+    "generate_live": "midiforge.live",
     "infill": "midiforge.generation.infill",
     "vary": "midiforge.generation.infill",
     "export_model": "midiforge.exporters.api",

@@ -133,7 +133,7 @@ def test_third_party_plugin_shows_up_and_generates(arpeggio_installed, tiny_chec
 def test_python_api_mirrors_the_cli():
     import midiforge
 
-    for name in ("analyze", "prepare_dataset", "train", "generate", "export_model", "evaluate", "infill", "vary",
+    for name in ("analyze", "prepare_dataset", "train", "generate", "export_model", "evaluate", "generate_live", "infill", "vary",
                  "run_pipeline", "fetch_dataset", "diagnose"):
         assert callable(getattr(midiforge, name)), name
     with pytest.raises(AttributeError):
