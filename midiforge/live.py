@@ -384,22 +384,27 @@ class LiveStreamer:
         are due. If the generator falls behind real time, the playhead waits for it (counted in
         ``report.stalls``) instead of sending notes late in a burst.
         """
-        incoming: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4)
+        incoming: queue.Queue[tuple[str, Any]] = queue.Queue()  # unbounded: the producer never blocks
         producer = threading.Thread(target=_produce, args=(bars, incoming), daemon=True)
         producer.start()
         horizon = 0.0  # beats scheduled so far (the end of the last bar received)
+        frontier: float | None = None  # end of the last bar received (beats), when bars say so
         try:
             while True:
-                kind, payload = self._next_from(incoming)
+                kind, payload = self._next_from(incoming, frontier)
                 if kind == "error":
                     raise payload
                 if kind == "done":
                     break
+                bar_start = frontier
+                if payload.end is not None:
+                    frontier = max(frontier or 0.0, payload.end)
                 bar_notes = list(payload)
                 if not bar_notes:
                     continue
                 self.start()  # beat 0 is when the first notes arrive (model loading is not a stall)
-                self._cover_stall(min(n.start for n in bar_notes))
+                first = min(n.start for n in bar_notes)
+                self._cover_stall(first if bar_start is None else min(first, bar_start))
                 self.feed(bar_notes)
                 horizon = max([horizon, *(n.start + n.duration for n in bar_notes)])
                 self.send_due(self.tempo_map.seconds(max(0.0, horizon - lookahead_beats)))
@@ -410,13 +415,16 @@ class LiveStreamer:
         finally:
             producer.join(timeout=0.1)
 
-    def _next_from(self, incoming: queue.Queue) -> tuple[str, Any]:
-        """The generator's next item; meanwhile keep sending scheduled messages as they fall due.
+    def _next_from(self, incoming: queue.Queue, frontier: float | None) -> tuple[str, Any]:
+        """The generator's next item; meanwhile keep sending scheduled messages as they fall due,
+        up to the ``frontier`` beat (the end of the bars received): a note tied into a bar that
+        is not generated yet holds through a stall instead of being cut.
 
         Waiting happens on the streamer's clock in slices of at most 10 ms, so a fake clock
         plays the scheduled notes exactly while a (real) generator thread is still working.
         """
-        while self._heap and self._origin is not None:
+        limit = None if frontier is None else self.tempo_map.seconds(frontier)
+        while self._heap and self._origin is not None and (limit is None or self._heap[0][0] <= limit):
             try:
                 return incoming.get_nowait()
             except queue.Empty:
@@ -439,22 +447,35 @@ class LiveStreamer:
             self.report.pauses.append((due, behind))
 
 
+class LiveBar(list):
+    """One bar's notes, with where the bar ends (beats from the start of the piece).
+
+    The end tells :meth:`LiveStreamer.stream_bars` how far the music may play before the next bar
+    must have arrived; a plain list of notes works too (then the music runs on to its last note).
+    """
+
+    def __init__(self, notes: Iterable[LiveNote] = (), end: float | None = None) -> None:
+        super().__init__(notes)
+        self.end = end
+
+
 def _produce(bars: Iterable[Iterable[LiveNote]], out: queue.Queue) -> None:
     try:
         for bar in bars:
-            out.put(("bar", list(bar)))
+            out.put(("bar", bar if isinstance(bar, LiveBar) else LiveBar(bar)))
         out.put(("done", None))
     except BaseException as exc:  # handed to the playing thread, which re-raises it
         out.put(("error", exc))
 
 
-def bars_of(notes: Iterable[LiveNote], beats_per_bar: float = 4.0) -> Iterator[list[LiveNote]]:
-    """Group notes into consecutive bars by start time (for feeding :meth:`stream_bars`)."""
+def bars_of(notes: Iterable[LiveNote], beats_per_bar: float = 4.0, first_bar: int = 0) -> Iterator[LiveBar]:
+    """Group notes into consecutive bars by start time, from bar ``first_bar`` on (for feeding
+    :meth:`stream_bars`)."""
     grouped: dict[int, list[LiveNote]] = {}
     for note in notes:
-        grouped.setdefault(int(note.start // beats_per_bar), []).append(note)
-    for index in range(max(grouped, default=-1) + 1):
-        yield grouped.get(index, [])
+        grouped.setdefault(int(note.start / beats_per_bar + 1e-9), []).append(note)
+    for index in range(first_bar, max(grouped, default=-1) + 1):
+        yield LiveBar(grouped.get(index, []), end=(index + 1) * beats_per_bar)
 
 
 def play_live(score: Any, port_name: str | None = None, clock: Clock | None = None) -> LiveReport:
@@ -504,26 +525,28 @@ def stream_files(
 
 class LiveFeed:
     """A :class:`~midiforge.generation.styles.BarListener` that turns one piece's bars into
-    :class:`LiveNote` bars, in order, as soon as they are final.
+    :class:`LiveBar` s, in order, as soon as they are final.
 
     Bars arrive out of order (a song's repeated section is announced at every place it appears
     while the section in between is still being sampled); they are released in song order. A
     bar is released once none of its notes can still change: a monophonic part's note is cut
     where the next note starts, so a note that may sustain into bars not yet generated waits.
-    Iterating the feed blocks until the next bar is released, and ends after :meth:`close`.
+    When generation ends, :meth:`close` gets the finished score and releases whatever is left of
+    it, so the whole file is always heard. Iterating the feed blocks until the next bar is
+    released, and ends after :meth:`close`.
     """
 
     def __init__(self, row: int = 0) -> None:
         self.row = row
         self.started = False  # did the style announce the piece? (plugins may not)
+        self.cancelled = False
         self._cond = threading.Condition()
         self._tokens: dict[int, list[int]] = {}
-        self._released: list[list[LiveNote]] = []
+        self._released: list[LiveBar] = []
         self._render: Any = None
         self._n_bars = 0
         self._rendered = 0  # bars rendered at the last look
         self._closed = False
-        self._cancelled = False
         self._error: BaseException | None = None
 
     # -- BarListener
@@ -540,55 +563,53 @@ class LiveFeed:
         with self._cond:
             for offset, tokens in enumerate(bars):
                 self._tokens[first_bar + offset] = tokens
-            self._release(final=False)
+            self._release()
 
     def cancel(self) -> None:
         """Playback stopped (Ctrl-C, a port error): make the generator stop at its next chunk."""
-        self._cancelled = True
+        self.cancelled = True
 
     def _check_cancelled(self) -> None:
-        if self._cancelled:
+        if self.cancelled:
             raise MidiforgeError("live playback was stopped; generation cancelled")
 
-    def close(self, error: BaseException | None = None) -> None:
-        """Generation ended (with ``error`` if it failed): release every bar still held."""
+    def close(self, error: BaseException | None = None, final_score: Any = None) -> None:
+        """Generation ended: release the rest of ``final_score`` (the piece as written), or
+        hand ``error`` to the player."""
         with self._cond:
-            if error is None and self.started:
-                self._release(final=True)
+            if error is None and final_score is not None and self.started:
+                notes, _ = notes_from_score(final_score)
+                self._released += bars_of(notes, _beats_per_bar(final_score), first_bar=len(self._released))
             self._closed, self._error = True, error
             self._cond.notify_all()
 
     # -- releasing
-    def _release(self, final: bool) -> None:
+    def _release(self) -> None:
         done = len(self._released)
         known = done
         while known in self._tokens:
             known += 1
-        final = final or known >= self._n_bars
+        final = known >= self._n_bars
         if known == done or (known == self._rendered and not final):
             return  # nothing new since the last look
         self._rendered = known
         score = self._render([t for bar in range(known) for t in self._tokens[bar]])
         notes, _ = notes_from_score(score)
-        num, den = (score.time_signatures[0].numerator, score.time_signatures[0].denominator) \
-            if len(score.time_signatures) else (4, 4)
-        beats_per_bar = num * 4 / den
+        beats_per_bar = _beats_per_bar(score)
         end = known * beats_per_bar
         last_start: dict[int, float] = {}
         for note in notes:
             last_start[note.channel] = max(last_start.get(note.channel, 0.0), note.start)
-        by_bar: dict[int, list[LiveNote]] = {}
-        for note in notes:
-            by_bar.setdefault(int(note.start / beats_per_bar + 1e-9), []).append(note)
-        for bar in range(done, known):
-            bar_notes = by_bar.get(bar, [])
-            settled = all(n.start + n.duration <= end + 1e-9 or last_start[n.channel] > n.start for n in bar_notes)
+        for bar in bars_of(notes, beats_per_bar, first_bar=done):
+            if bar.end > end + 1e-9:
+                break
+            settled = all(n.start + n.duration <= end + 1e-9 or last_start[n.channel] > n.start for n in bar)
             if not (final or settled):
                 break
-            self._released.append(bar_notes)
+            self._released.append(bar)
         self._cond.notify_all()
 
-    def __iter__(self) -> Iterator[list[LiveNote]]:
+    def __iter__(self) -> Iterator[LiveBar]:
         sent = 0
         while True:
             with self._cond:
@@ -603,6 +624,14 @@ class LiveFeed:
             yield bar
 
 
+def _beats_per_bar(score: Any) -> float:
+    """Quarter notes per bar of a score (its first time signature; 4/4 without one)."""
+    if len(score.time_signatures):
+        first = score.time_signatures[0]
+        return first.numerator * 4 / first.denominator
+    return 4.0
+
+
 def generate_live(
     style: str,
     options: Any,
@@ -610,34 +639,39 @@ def generate_live(
     clock: Clock | None = None,
     port: OutputPort | None = None,
     lookahead_beats: float = 4.0,
-    **generate_kwargs: Any,
+    out: str | Path = "midiforge-output",
+    preview: bool = False,
+    **engine_options: Any,
 ) -> tuple[Any, LiveReport]:
     """``generate`` while the first piece plays bar by bar as it is sampled; then play the rest.
 
-    The port is opened before generating (a bad port name fails at once). Returns the
+    The port is opened before generating (a bad port name fails at once). Files are written as
+    soon as generation ends, unless playback was stopped first. ``engine_options`` are
+    ``model``, ``backend``, ``device`` or a loaded ``engine``. Returns the
     :class:`~midiforge.generation.GenerateResult` and the summed :class:`LiveReport`.
     """
     from dataclasses import replace
 
-    from midiforge.generation import generate
+    from midiforge.generation import generate_pieces, write_result
 
     feed = LiveFeed()
     box: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            box["result"] = generate(style, replace(options, listener=feed), **generate_kwargs)
+            result = generate_pieces(style, replace(options, listener=feed), **engine_options)
+            feed._check_cancelled()  # stopped while the last chunk was sampled: write nothing
+            box["result"] = write_result(result, out, preview)
+            feed.close(final_score=result.pieces[0].score if result.pieces else None)
         except BaseException as exc:  # re-raised by the playing thread
-            feed.close(exc)
-        else:
-            feed.close()
+            feed.close(error=exc)
 
     owned = port is None
-    out = open_port(port_name) if port is None else port
+    device = open_port(port_name) if port is None else port
     try:
         worker = threading.Thread(target=work, name="midiforge-generate", daemon=True)
         worker.start()
-        streamer = LiveStreamer(out, clock=clock, tempo_bpm=options.tempo_bpm())
+        streamer = LiveStreamer(device, clock=clock, tempo_bpm=options.tempo_bpm())
         try:
             report = streamer.stream_bars(feed, lookahead_beats=lookahead_beats)
         except BaseException:
@@ -647,8 +681,8 @@ def generate_live(
         worker.join()
         result = box["result"]
         rest = result.files[1:] if feed.started else result.files
-        report.add(stream_files(rest, clock=clock, port=out))
+        report.add(stream_files(rest, clock=clock, port=device))
     finally:
         if owned:
-            out.close()
+            device.close()
     return result, report

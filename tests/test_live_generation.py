@@ -15,7 +15,7 @@ import pytest
 from midi_events import TOLERANCE_S, canonical, file_events
 
 from midiforge.errors import MidiforgeError
-from midiforge.generation import SamplingConfig, StyleOptions
+from midiforge.generation import SamplingConfig, StyleOptions, generate
 from midiforge.generation.engine import Engine
 from midiforge.live import FakeClock, LiveFeed, RecordingPort, generate_live, midi_backend_problem
 
@@ -56,8 +56,17 @@ def _assert_played_like_file(expected, played, pauses) -> None:
         assert min(abs(have[0] - want[0] - o) for o in offsets) <= TOLERANCE_S + 0.001, (want, have, offsets)
 
 
-def test_a_song_plays_bar_by_bar_while_it_is_generated(engine, tmp_path):
-    options = StyleOptions(n=1, bars=32, drums=True, sampling=SamplingConfig(seed=11))
+SONGS = {
+    "AABA, 32 bars": dict(bars=32, seed=11),
+    "ABCB in 6/8": dict(sections="ABCB", section_bars=5, meter="6/8", seed=4),
+    "ABAB, 3-bar sections, ties over bar lines": dict(sections="ABAB", section_bars=3, seed=None),
+}
+
+
+@pytest.mark.parametrize("song", SONGS.values(), ids=SONGS.keys())
+def test_a_song_plays_bar_by_bar_while_it_is_generated(engine, tmp_path, song):
+    seed = song.pop("seed") if "seed" in song else None
+    options = StyleOptions(n=1, drums=True, sampling=SamplingConfig(seed=seed), **song)
     clock = FakeClock()
     port = _WatchingPort(clock)
     result, report = generate_live("harmonic", options, port=port, clock=clock, out=tmp_path, engine=engine)
@@ -65,6 +74,7 @@ def test_a_song_plays_bar_by_bar_while_it_is_generated(engine, tmp_path):
     assert port.generating_at_first_note, "the first notes were sent before the song was finished"
     expected, programs = file_events(result.files[0])
     _assert_played_like_file(expected, port.notes(), report.pauses)
+    assert report.pauses == [], "on a fake clock the music never has to wait for the model"
     assert report.max_late_s == 0.0
     assert {m.channel: m.program for _, m in port.sent if m.type == "program_change"} == programs
     assert 9 in programs, "the drummer's part plays live on GM channel 10 too"
@@ -195,3 +205,68 @@ def test_a_plugin_style_streams_what_it_writes(engine, tmp_path, monkeypatch):
                                    port=port, clock=clock, out=tmp_path, engine=engine)
     expected, _ = file_events(result.files[0])
     _assert_played_like_file(expected, port.notes(), report.pauses)
+
+
+def test_every_chunk_hands_over_whole_bars(engine, tmp_path):
+    """Chunks meet at bar lines: a chunk never continues the bar its context ended with."""
+    heard: list[list[int]] = []
+
+    class Recorder:
+        def piece(self, row, n_bars, render):
+            pass
+
+        def bars(self, row, first_bar, bars):
+            heard.extend(bars)
+
+    options = StyleOptions(n=3, sections="ABCB", section_bars=5, meter="6/8", sampling=SamplingConfig(seed=4),
+                           listener=Recorder())
+    generate("harmonic", options, out=tmp_path, engine=engine)
+    assert heard and all(engine.codec.token(bar[0]) == "Bar_None" for bar in heard)
+
+
+def test_the_whole_first_file_plays_even_if_the_style_stops_announcing(engine, tmp_path, monkeypatch):
+    class AnnounceOnly:  # announces its piece, then never hands over a bar
+        name, description = "announce-only", "a style with a half-done listener"
+
+        def generate(self, engine, options):
+            from dataclasses import replace
+
+            pieces = styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
+            options.listener.piece(0, 4, lambda tokens: None)
+            return pieces
+
+    from midiforge.generation import styles
+
+    clock = FakeClock()
+    port = RecordingPort(clock)
+    _register_style(monkeypatch, AnnounceOnly())
+    result, report = generate_live("announce-only", StyleOptions(n=1, bars=4, sampling=SamplingConfig(seed=6)),
+                                   port=port, clock=clock, out=tmp_path, engine=engine)
+    expected, _ = file_events(result.files[0])
+    _assert_played_like_file(expected, port.notes(), report.pauses)
+
+
+def test_a_prompt_in_another_meter_is_heard_whole(engine, tmp_path):
+    prompt = generate("chord", StyleOptions(n=1, bars=2, sampling=SamplingConfig(seed=8)),
+                      out=tmp_path / "prompt", engine=engine).files[0]
+    options = StyleOptions(n=1, bars=4, meter="3/4", prompt=prompt, sampling=SamplingConfig(seed=8))
+    clock = FakeClock()
+    port = RecordingPort(clock)
+    result, report = generate_live("bass", options, port=port, clock=clock, out=tmp_path, engine=engine)
+    expected, _ = file_events(result.files[0])
+    _assert_played_like_file(expected, port.notes(), report.pauses)
+
+
+def test_stopping_random_clips_writes_nothing(engine, tmp_path):
+    class UnpluggedPort(RecordingPort):
+        def send(self, message):
+            if message.type == "note_on":
+                raise KeyboardInterrupt
+            super().send(message)
+
+    clock = FakeClock()
+    with pytest.raises(KeyboardInterrupt):
+        generate_live("random", StyleOptions(n=6, sampling=SamplingConfig(seed=2)),
+                      port=UnpluggedPort(clock), clock=clock, out=tmp_path, engine=engine)
+    assert "midiforge-generate" not in {t.name for t in threading.enumerate()}
+    assert not list(tmp_path.rglob("*.mid"))

@@ -39,6 +39,19 @@ def generate(
     engine=None,
 ) -> GenerateResult:
     """Generate with ``style`` (a style plugin name) and write the files under ``out``."""
+    result = generate_pieces(style, options, model, backend, device, engine)
+    return write_result(result, out, preview)
+
+
+def generate_pieces(
+    style: str,
+    options: StyleOptions | None = None,
+    model: str | Path | None = None,
+    backend: str = "auto",
+    device: str = "cpu",
+    engine=None,
+) -> GenerateResult:
+    """The sampling half of :func:`generate`: pieces in memory, no files yet."""
     from midiforge.generation.engine import Engine
     from midiforge.registry import get
 
@@ -47,5 +60,10 @@ def generate(
     engine = engine or Engine.load(model, backend=backend, device=device)
     start = time.perf_counter()
     pieces = style_obj.generate(engine, options)
-    files = [write_piece(p, Path(out), preview=preview) for p in pieces]
-    return GenerateResult(files, pieces, time.perf_counter() - start, engine.backend_name, engine.model_path)
+    return GenerateResult([], pieces, time.perf_counter() - start, engine.backend_name, engine.model_path)
+
+
+def write_result(result: GenerateResult, out: str | Path, preview: bool = False) -> GenerateResult:
+    """The writing half of :func:`generate`: each piece atomically under ``out``."""
+    result.files = [write_piece(p, Path(out), preview=preview) for p in result.pieces]
+    return result

@@ -63,8 +63,8 @@ class Request:
     chords: ChordPlan | None = None
     timesig_id: int | None = None  # the only TimeSig token allowed (the asked meter)
     max_tokens: int = 4096
-    #: False for a chunk of a longer piece: no EOS, it finishes on the Bar after ``n_bars`` bars,
-    #: so the next chunk starts a new bar instead of continuing a bar cut short.
+    #: False for a chunk of a longer piece: it starts with a Bar (never continues the context's
+    #: last bar) and finishes on the Bar after ``n_bars`` bars (no EOS), so chunks meet at bar lines.
     may_end: bool = True
 
 
@@ -208,7 +208,10 @@ class Sampler:
             else:
                 allowed[b] &= ~g.is_chord | masks["chord_ok"][b]
         # No EOS before the asked number of bars; the Bar that would exceed is allowed (it ends the piece).
-        allowed[:, g.eos_id] &= ((st.bar - st.bars_at_start) >= n_bars) & masks["may_end"]
+        bars_done = st.bar - st.bars_at_start
+        allowed[:, g.eos_id] &= (bars_done >= n_bars) & masks["may_end"]
+        opening = (bars_done == 0) & ~masks["may_end"]  # a chunk opens with its first Bar
+        allowed[opening] &= g.type_idx == g.T_BAR
         allowed[st.done] = False
         allowed[st.done, g.pad_id] = True
         # Safety: a row with nothing allowed may end.

@@ -331,6 +331,22 @@ def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[
     return render
 
 
+@dataclass(frozen=True)
+class RowOffset:
+    """A listener seen by a style that makes its pieces one call at a time: call ``i``'s row 0
+    is the listener's row ``i`` (so only the first piece plays live, and every call can be
+    stopped)."""
+
+    listener: BarListener
+    offset: int
+
+    def piece(self, row: int, n_bars: int, render: Callable[[list[int]], Any]) -> None:
+        self.listener.piece(row + self.offset, n_bars, render)
+
+    def bars(self, row: int, first_bar: int, bars: list[list[int]]) -> None:
+        self.listener.bars(row + self.offset, first_bar, bars)
+
+
 def announce_pieces(engine: Engine, options: StyleOptions, n_rows: int, n_bars: int, render, prompt: list[int]
                     ) -> ChunkCallback | None:
     """Tell ``options.listener`` about each piece (``render(row, body)`` draws it) and hand over
@@ -368,7 +384,8 @@ class RandomStyle:
         pieces: list[Piece] = []
         for i in range(options.n):
             style = rng.choice(ROLE_STYLES)
-            one = StyleOptions(**{**options.__dict__, "n": 1, "listener": options.listener if i == 0 else None})
+            heard = RowOffset(options.listener, i) if options.listener is not None else None
+            one = StyleOptions(**{**options.__dict__, "n": 1, "listener": heard})
             if options.seed is not None:
                 one.sampling = SamplingConfig(**{**options.sampling.__dict__, "seed": options.seed + i})
             for p in style.generate(engine, one):
