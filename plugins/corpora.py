@@ -195,7 +195,7 @@ class BandArrangements:
         batches = [todo[i : i + self.batch] for i in range(0, len(todo), self.batch)]
         if batches:
             with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=pool_context()) as pool:
-                for batch, results in zip(batches, pool.map(arrange_batch, batches, [folder] * len(batches))):
+                for batch, results in zip(batches, pool.map(arrange_batch, batches, [folder] * len(batches)), strict=True):
                     # a failed mma run is retried next time; a tune that cannot be arranged is remembered
                     failures.update({n: e for n, e in results if e and not e.startswith("mma failed")})
                     done += len(batch)
