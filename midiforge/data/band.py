@@ -39,7 +39,6 @@ from midiforge.music.chords import SYMBOL_ROOTS, Chord, recognize_chord
 from midiforge.music.keys import Key, estimate_key
 
 TPQ = 480
-MMA_TPQ = 192
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,8 @@ class Tune:
 
 
 #: Meters a tune may have, and the meter it is arranged in (2/4 and 2/2 tunes pair their bars).
-METER_MAP = {(4, 4): (4, 4), (2, 4): (4, 4), (2, 2): (4, 4), (3, 4): (3, 4), (6, 8): (6, 8)}
+METER_MAP = {(4, 4): (4, 4), (2, 4): (4, 4), (2, 2): (4, 4), (4, 2): (4, 4), (3, 4): (3, 4), (3, 2): (3, 4),
+             (6, 4): (3, 4), (6, 8): (6, 8), (12, 8): (6, 8)}
 
 
 def load_tune(path: Path, melody_track: str | None = None, chorale: bool = False) -> Tune:
@@ -288,26 +288,24 @@ def plan_arrangement(tune: Tune, seed: int = 0, avoid: frozenset[str] = frozense
     return Arrangement(tune, family, groove, tempo, volumes)
 
 
-def mma_bars_ticks(meter: tuple[int, int]) -> int:
-    """Length of one bar in ``mma``'s output: its 6/8 grooves count six quarter-note beats."""
-    return MMA_TPQ * (6 if meter == (6, 8) else 4 * meter[0] // meter[1])
-
-
-def mma_script(arrangements: Sequence[Arrangement]) -> tuple[str, list[int]]:
-    """One ``mma`` song holding every arrangement, a silent bar between them; returns the script
-    and the bar each arrangement starts at."""
-    lines, starts, bar = [], [], 0
-    for arr in arrangements:
-        lines += [f"Groove {arr.groove}", f"Tempo {arr.tempo}"]
-        starts.append(bar)
+def mma_script(arrangements: Sequence[Arrangement]) -> str:
+    """One ``mma`` song holding every arrangement, a silent bar after each; a ``MidiMark`` names
+    where each starts and ends (bar lengths differ between grooves, so ``mma`` says where)."""
+    lines = []
+    for k, arr in enumerate(arrangements):
+        lines += [f"Groove {arr.groove}", f"Tempo {arr.tempo}", f"MidiMark start{k}"]
         for b, chords in enumerate(arr.tune.chart):
             if b % 4 == 0:
                 lines.append(f"Volume {arr.volumes[b // 4]}")
             lines.append(" ".join(mma_symbol(c) for c in chords))
-            bar += 1
-        lines.append("z")  # silence, so nothing rings into the next tune
-        bar += 1
-    return "\n".join(lines) + "\n", starts
+        lines += [f"MidiMark end{k}", "z"]  # a silent bar, so nothing rings into the next tune
+    return "\n".join(lines) + "\n"
+
+
+def tune_spans(band: symusic.Score, count: int) -> list[tuple[int, int]]:
+    """(first tick, end tick) of each arrangement in the shared render, from its marks."""
+    marks = {m.text.strip(): int(m.time) for m in band.markers}
+    return [(marks[f"start{k}"], marks[f"end{k}"]) for k in range(count)]
 
 
 def run_mma(script: str, mma: str | None = None) -> symusic.Score:
@@ -373,12 +371,11 @@ def _monophonic(notes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, 
     return out
 
 
-def assemble(arr: Arrangement, band: symusic.Score, start_bar: int) -> symusic.Score:
+def assemble(arr: Arrangement, band: symusic.Score, span: tuple[int, int]) -> symusic.Score:
     """The arrangement's bars cut out of the shared ``mma`` render, with the melody added."""
     tune = arr.tune
-    mma_bar = mma_bars_ticks(tune.meter) * band.ticks_per_quarter // MMA_TPQ
-    t0, t1 = start_bar * mma_bar, (start_bar + tune.n_bars) * mma_bar
-    scale = tune.bar_ticks / mma_bar
+    t0, t1 = span
+    scale = tune.bar_ticks * tune.n_bars / max(1, t1 - t0)
     by_role: dict[str, list[tuple[str, list]]] = {}
     for track in band.tracks:
         role = "drums" if track.is_drum else _role_of(track.name)
@@ -420,10 +417,9 @@ def assemble(arr: Arrangement, band: symusic.Score, start_bar: int) -> symusic.S
 
 def render_batch(arrangements: Sequence[Arrangement], folder: Path) -> list[tuple[Path, str | None]]:
     """Render arrangements with one ``mma`` run and write each as ``folder/<name>.mid``."""
-    script, starts = mma_script(arrangements)
-    band = run_mma(script)
+    band = run_mma(mma_script(arrangements))
     results = []
-    for arr, start in zip(arrangements, starts, strict=True):
+    for arr, start in zip(arrangements, tune_spans(band, len(arrangements)), strict=True):
         out = folder / f"{arr.tune.name}.mid"
         try:
             score = assemble(arr, band, start)
