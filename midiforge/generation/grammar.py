@@ -40,6 +40,8 @@ def _strict_bar_header(present: set[str]) -> dict[str, tuple[str, ...]]:
     if "Program" in present:  # REMI+: every note carries its own Program token
         rules["Position"] = ("Program",)
         rules["Duration"] = ("Program", "Position", "Bar", "EOS")
+    if "Velocity" in present:  # a codec with velocities writes one after every pitch
+        rules["Pitch"] = rules["PitchDrum"] = ("Velocity",)
     after_header = ("Position", "Bar", "EOS")
     if "TimeSig" in present:
         rules["TimeSig"] = after_header
