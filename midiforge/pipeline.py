@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from midiforge import atomic
+from midiforge import atomic, contracts
 from midiforge.errors import MidiforgeError
 
 STAGES = ("analyze", "prepare", "train", "generate", "evaluate")
@@ -75,8 +75,6 @@ class PipelineOptions:
     force: bool = False  # re-run every stage from scratch
 
     def validate(self) -> None:
-        from midiforge.registry import registry
-
         if (self.path is None) == (self.corpus is None):
             raise MidiforgeError("give SOURCE (a folder of MIDI files) or --corpus NAME, not both or neither")
         if self.path is not None and not Path(self.path).expanduser().exists():
@@ -96,8 +94,8 @@ class PipelineOptions:
         for ok, message in checks:
             if not ok:
                 raise MidiforgeError(message)
-        registry().get("model", self.model)
-        registry().get("style", self.style)
+        contracts.model(self.model)
+        contracts.style(self.style)
 
 
 @dataclass
@@ -383,8 +381,8 @@ class Pipeline:
         options = StyleOptions(n=self.opt.n_clips, bars=bars, sampling=SamplingConfig(seed=self.opt.seed))
         task = self._add_task(f"generating {self.opt.n_clips} x {self.opt.style}", total=None)
         backend = self.opt.backend
-        if backend == "auto" and self.opt.model.startswith("hf-"):
-            backend = "torch"  # transformers models do not export to ONNX (docs/training.md)
+        if backend == "auto" and not contracts.model_exportable(self.opt.model):
+            backend = "torch"  # the model declares it cannot be exported (e.g. transformers models)
         result = generate(
             self.opt.style, options, out=self.folder("generate"), model=checkpoint, backend=backend
         )

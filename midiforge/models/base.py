@@ -100,8 +100,8 @@ class ModelPlugin:
     description: str
     config_class: type
     builder: Any  # callable(config) -> MidiModel
+    exportable: bool = True  # the ONNX/CoreML exporters can trace it
 
     def build(self, config: Any) -> MidiModel:
-        if isinstance(config, dict):
-            config = make_config(self.config_class, config)
+        """``config`` is a ``config_class`` instance (``midiforge.contracts.build_model`` makes it)."""
         return self.builder(config)

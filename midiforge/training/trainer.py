@@ -19,11 +19,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from midiforge import contracts
 from midiforge.atomic import atomic_path
 from midiforge.errors import MidiforgeError
 from midiforge.models.base import config_to_dict
 from midiforge.models.checkpoint import codec_from_dict, save_checkpoint
-from midiforge.registry import get
 from midiforge.training import data as datalib
 from midiforge.training.config import TrainConfig
 from midiforge.training.metrics import MetricsLog
@@ -133,7 +133,7 @@ class Trainer:
         return None if isinstance(codec, dict) else codec
 
     def _build_model(self):
-        plugin = get("model", self.cfg.model)
+        plugin = contracts.model(self.cfg.model)
         if "vocab_size" not in self.codec_dict:
             raise MidiforgeError(f"the codec of {self.cfg.data[0]} has no vocab_size")
         values = {"vocab_size": int(self.codec_dict["vocab_size"]), "max_seq_len": self.cfg.seq_len}
@@ -142,7 +142,7 @@ class Trainer:
             raise MidiforgeError(
                 f"model max_seq_len {values['max_seq_len']} < training seq_len {self.cfg.seq_len}"
             )
-        return plugin.build(values)
+        return contracts.build_model(plugin, values)
 
     def _wrap_ddp(self):
         if not self.dist.enabled:
