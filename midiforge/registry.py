@@ -199,8 +199,8 @@ def _load_entry_points(pm: pluggy.PluginManager, reg: Registry) -> None:
         if known is not None:
             if known.distribution != dist:  # not just the same distribution seen twice on sys.path
                 reg.problems.append(Problem(
-                    ep.name, f"entry point of {dist} was not loaded: plugin '{ep.name}' of "
-                    f"{known.distribution} already has that name",
+                    dist, f"entry point '{ep.name}' was not loaded: a plugin of {known.distribution} "
+                    "already has that name",
                 ))
             continue
         if pm.is_blocked(ep.name):

@@ -12,41 +12,7 @@ from midiforge.cli import main
 from midiforge.errors import MidiforgeError
 from midiforge.pipeline import STAGES, PipelineOptions, run_pipeline
 
-PROGRESSION = [(0, 4, 7), (9, 12, 16), (5, 9, 12), (7, 11, 14)]  # I vi IV V
 TINY = ["--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "n_heads=2"]
-
-
-def write_song(path: Path, tonic: int, seed: int) -> None:
-    """Eight bars at 120 bpm: a flute melody on chord and scale tones, piano chords, a bass line."""
-    import numpy as np
-    import pretty_midi
-
-    rng = np.random.default_rng(seed)
-    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
-    melody, chords, bass = (
-        pretty_midi.Instrument(program=p, name=n) for p, n in ((73, "melody"), (0, "chords"), (32, "bass"))
-    )
-    scale = [0, 2, 4, 5, 7, 9, 11]
-    for bar in range(8):
-        start = bar * 2.0
-        chord = PROGRESSION[bar % 4]
-        for pc in chord:
-            chords.notes.append(pretty_midi.Note(70, 60 + tonic + pc, start, start + 1.9))
-        bass.notes.append(pretty_midi.Note(80, 36 + tonic + chord[0], start, start + 0.9))
-        bass.notes.append(pretty_midi.Note(80, 43 + tonic + chord[0], start + 1.0, start + 1.9))
-        for beat in range(4):
-            pitch = 72 + tonic + (chord[beat % 3] if beat % 2 == 0 else int(rng.choice(scale)))
-            melody.notes.append(pretty_midi.Note(90, pitch, start + beat * 0.5, start + beat * 0.5 + 0.45))
-    pm.instruments.extend([melody, chords, bass])
-    pm.write(str(path))
-
-
-@pytest.fixture(scope="module")
-def songs(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("songs")
-    for i, tonic in enumerate([0, 2, 4, 5, 7, 9]):
-        write_song(folder / f"song_{i}.mid", tonic, seed=i)
-    return folder
 
 
 def pipeline_args(songs: Path, out: Path, *extra: str) -> list[str]:
