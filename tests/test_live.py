@@ -8,7 +8,6 @@ import mido
 import pretty_midi
 import pytest
 import symusic
-from midi_events import TOLERANCE_S, assert_same_events, file_events
 
 from midiforge.errors import MidiforgeError
 from midiforge.live import (
@@ -24,6 +23,7 @@ from midiforge.live import (
     open_port,
     stream_files,
 )
+from tests.helpers.midi_events import TOLERANCE_S, assert_same_events, file_events
 
 
 def _score() -> symusic.Score:

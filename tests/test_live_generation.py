@@ -12,17 +12,11 @@ import sys
 import threading
 
 import pytest
-from midi_events import TOLERANCE_S, canonical, file_events
 
 from midiforge.errors import MidiforgeError
 from midiforge.generation import SamplingConfig, StyleOptions, generate
-from midiforge.generation.engine import Engine
 from midiforge.live import FakeClock, LiveFeed, RecordingPort, generate_live, midi_backend_problem
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine.load(backend="auto")
+from tests.helpers.midi_events import TOLERANCE_S, canonical, file_events
 
 
 class _WatchingPort(RecordingPort):

@@ -150,7 +150,7 @@ def test_pipeline_runs_every_stage_with_the_plugins(pipeline_run):
 
 
 def test_analyze_and_prepare_use_the_corpus_with_a_limit(corpus, tmp_path):
-    output = invoke("analyze", "--corpus", "docs-songs", "--limit", "3", "--workers", "1", "--json")
+    output = invoke("analyze", "--corpus", "docs-songs", "--limit", "3", "--workers", "1", "--json", "-o", tmp_path)
     assert json.loads(output)["summary"]["files"] == 3
     invoke("prepare", "--corpus", "docs-songs", "--limit", "4", "--workers", "1", "-o", tmp_path / "ds")
     meta = json.loads((tmp_path / "ds" / "meta.json").read_text())
@@ -181,6 +181,6 @@ def test_evaluate_against_the_corpus_with_the_models_perplexity(pipeline_run, tm
     out, _ = pipeline_run
     checkpoint = json.loads((out / "stages.json").read_text())["stages"]["train"]["outputs"]["checkpoint"]
     report = json.loads(invoke("evaluate", out / "generated", "-r", "docs-songs", "--perplexity", checkpoint,
-                               "--data", out / "dataset", "--no-plot", "--json", "-o", tmp_path))
+                               "--data", out / "dataset", "--seq-len", "64", "--no-plot", "--json", "-o", tmp_path))
     assert report["reference"]["files"] == 6
     assert report["perplexity"]["perplexity"] > 1
