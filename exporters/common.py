@@ -54,10 +54,6 @@ class ExportReport:
         return [a.path for a in self.artifacts] + list(self.extra_paths)
 
     @property
-    def sizes(self) -> dict[Path, int]:
-        return {a.path: a.size_bytes for a in self.artifacts}
-
-    @property
     def max_abs_err_full(self) -> float:
         return max((a.max_abs_err_full for a in self.artifacts), default=float("nan"))
 

@@ -18,7 +18,7 @@ TINY = ["--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt",
 def pipeline_args(songs: Path, out: Path, *extra: str) -> list[str]:
     return ["pipeline", str(songs), "--out", str(out), "--max-steps", "4", "--seq-len", "64",
             "--batch-size", "4", "--style", "melody", "--n-clips", "2", "--bars", "2", "--backend", "torch",
-            "--workers", "1", *TINY, *extra]  # fmt: skip
+            "--workers", "1", *TINY, *extra]
 
 
 def states(out: Path) -> dict:
@@ -59,7 +59,7 @@ def test_stops_after_prepare_then_resumes_then_force_reruns(songs, tmp_path, cap
     assert "skipped" in printed and "pipeline finished" in printed
 
     same = dict(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4, style="melody", n_clips=2, bars=2,
-                backend="torch", workers=1, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})  # fmt: skip
+                backend="torch", workers=1, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
     third = run_pipeline(PipelineOptions(**same))
     assert [s.status for s in third.stages] == ["skipped"] * 5  # nothing left to do
 
@@ -80,7 +80,7 @@ def test_interrupted_training_resumes_and_changed_limits_continue(songs, tmp_pat
 
     out = tmp_path / "run"
     options = dict(path=songs, out=out, max_steps=6, seq_len=64, batch_size=4, backend="torch", workers=1,
-                   n_clips=1, bars=2, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})  # fmt: skip
+                   n_clips=1, bars=2, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
     real_train = training.train
 
     def crash_after_checkpoint(config, on_step=None):
