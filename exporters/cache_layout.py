@@ -79,9 +79,7 @@ def describe_cache(model: Any) -> tuple[list[CacheTensor], Any]:
     after2, _ = flatten_cache(model.step(torch.zeros(1, 2, dtype=torch.long), model.init_cache(1, DEVICE))[1])
     if not (len(one) == len(two) == len(after1) == len(after2)):
         raise MidiforgeError("the model's cache changes structure while decoding; it cannot be exported")
-    labels = getattr(model, "cache_labels", None)
-    if labels is None:
-        labels = ("h", "c") if isinstance(getattr(model, "lstm", None), torch.nn.Module) else ("key", "value")
+    labels = getattr(model, "cache_labels", ("key", "value"))  # declared by the model (LSTM: h, c)
     names = _leaf_names(model.init_cache(1, DEVICE), tuple(labels))
     layout = []
     for name, a, b, s1, s2 in zip(names, one, two, after1, after2, strict=True):

@@ -103,5 +103,9 @@ class ModelPlugin:
     exportable: bool = True  # the ONNX/CoreML exporters can trace it
 
     def build(self, config: Any) -> MidiModel:
-        """``config`` is a ``config_class`` instance (``midiforge.contracts.build_model`` makes it)."""
+        """``config`` is a ``config_class`` instance, as midiforge always passes it
+        (``midiforge.contracts.build_model``); a dict is also accepted here, for callers of the
+        built-ins' own API."""
+        if isinstance(config, dict):
+            config = make_config(self.config_class, config)
         return self.builder(config)
