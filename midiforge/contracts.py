@@ -88,6 +88,11 @@ class Corpus(Protocol):
 
 
 class Drummer(Protocol):
+    """``drum_track`` returns a ``symusic.Track`` with ``is_drum=True`` (GM drum map) in the score's
+    ticks. The drums of bar *b* depend only on the notes that start in bar *b* and on the layout
+    (section letter, bar within section, meter, seed): then a repeated section gets the same drums,
+    and live playback can draw the drums bar by bar while the song is sampled."""
+
     name: str
     description: str
 
