@@ -17,26 +17,17 @@ from midiforge.registry import DEFAULT_PLUGINS, load_registry
 MIDIFORGE = [sys.executable, "-m", "midiforge"]
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "midiforge-arpeggio"
 
-MISSPELLED = """
-    import midiforge
 
-    class Waltz:
-        name = "waltz"
-        description = "never registered: the hook's name is misspelled"
+def style_plugin(hook: str, name: str, marked: bool = True) -> str:
+    """The source of a plugin module that registers one style ``name`` from function ``hook``."""
+    marker = "@midiforge.hookimpl\n" if marked else ""
+    return (f"import midiforge\n\nclass Style:\n    name = {name!r}\n    description = 'a test style'\n\n"
+            f"{marker}def {hook}(register):\n    register(Style())\n")
 
-    @midiforge.hookimpl
-    def register_style(register):
-        register(Waltz())
-"""
 
-UNMARKED = """
-    class Polka:
-        name = "polka"
-        description = "never registered: the hook has no @hookimpl"
-
-    def register_styles(register):
-        register(Polka())
-"""
+MISSPELLED = style_plugin("register_style", "waltz")  # never registered: the hook's name is misspelled
+UNMARKED = style_plugin("register_styles", "polka", marked=False)  # never called: no @hookimpl
+IMPOSTOR = style_plugin("register_styles", "melody")  # the name of a built-in style
 
 RAISES = """
     import midiforge
@@ -52,18 +43,6 @@ RAISES = """
     @midiforge.hookimpl
     def register_styles(register):
         raise ValueError("no styles today")
-"""
-
-IMPOSTOR = """
-    import midiforge
-
-    class Impostor:
-        name = "melody"
-        description = "a third-party melody style"
-
-    @midiforge.hookimpl
-    def register_styles(register):
-        register(Impostor())
 """
 
 
