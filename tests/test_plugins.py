@@ -4,6 +4,7 @@ any plugin disabled or preferred on request, and the example plugin working as i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_any_builtin_plugin_or_single_registration_can_be_disabled(monkeypatch):
 
 
 def test_disabling_from_the_command_line(tmp_path):
-    env = {**__import__("os").environ, "MIDIFORGE_DISABLE": "coreml"}
+    env = {**os.environ, "MIDIFORGE_DISABLE": "coreml"}
     data = json.loads(run("plugins", "--json", env=env).stdout)
     assert "coreml" not in {p["name"] for p in data["plugins"]}
     proc = run("export", "coreml", "-o", str(tmp_path / "m.mlpackage"), env=env)
