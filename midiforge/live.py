@@ -478,11 +478,6 @@ def bars_of(notes: Iterable[LiveNote], beats_per_bar: float = 4.0, first_bar: in
         yield LiveBar(grouped.get(index, []), end=(index + 1) * beats_per_bar)
 
 
-def play_live(score: Any, port_name: str | None = None, clock: Clock | None = None) -> LiveReport:
-    """Open ``port_name`` (default: virtual ``midiforge`` port), play ``score``, close the port."""
-    return stream_scores([score], port_name=port_name, clock=clock)
-
-
 def stream_scores(
     scores: Iterable[Any],
     port_name: str | None = None,

@@ -26,6 +26,7 @@ class UserCorpus:
     name: str = "user"
     description: str = "Your own MIDI files: a folder (searched recursively) or one .mid/.midi file."
     roles: dict[str, str] = field(default_factory=dict)
+    takes_path = True  # declared capability: midiforge passes the user's PATH here (contracts.path_corpus)
 
     def files(
         self, cache_dir: Path | None = None, path: str | Path | None = None, limit: int | None = None, **_

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_data_prepare import _bad_folder
-
 from midiforge.cli import main
 from midiforge.data.analyze import analyze, polyphony
 from midiforge.data.midi_io import LoadLimits
+from tests.helpers.midi_files import bad_folder
 
 
 def test_polyphony_counts_sounding_notes_at_onsets() -> None:
@@ -23,7 +22,7 @@ def test_polyphony_counts_sounding_notes_at_onsets() -> None:
 
 def test_analyze_folder(tmp_path: Path) -> None:
     root = tmp_path / "midi"
-    expected = _bad_folder(root)
+    expected = bad_folder(root)
     out = tmp_path / "report"
     report = analyze(root, out=out, workers=2, limits=LoadLimits(max_mb=0.03))  # huge.mid is ~40 KB
     assert report.summary["files"] == 10 and report.summary["ok"] == 3
@@ -50,7 +49,7 @@ def test_analyze_folder(tmp_path: Path) -> None:
 
 def test_analyze_cli_json_and_errors(tmp_path: Path, capsys) -> None:
     root = tmp_path / "midi"
-    _bad_folder(root)
+    bad_folder(root)
     code = main_exit(
         ["analyze", str(root), "--json", "--workers", "1", "--max-file-mb", "0.03", "-o", str(tmp_path / "r")]
     )

@@ -76,7 +76,7 @@ def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
     base = dict(
         model="music-transformer", model_config=dict(TINY_TRANSFORMER), data=[str(data)], out=str(out),
         batch_size=8, seq_len=64, lr=3e-3, warmup_steps=5, epochs=2, log_interval=1, progress=False, seed=7,
-    )  # fmt: skip
+    )
     base.update(changes)
     return TrainConfig(**base)
 
@@ -168,7 +168,7 @@ def test_early_stopping_and_max_steps(chorales, tmp_path):
 def test_hf_model_trains_and_generates(chorales, tmp_path):
     pytest.importorskip("transformers")
     cfg = tiny_config(chorales, tmp_path / "hf", model="hf-gpt2", model_config={"d_model": 32, "n_layers": 2, "n_heads": 4},
-                      max_steps=6, epochs=1)  # fmt: skip
+                      max_steps=6, epochs=1)
     result = train(cfg)
     losses = [loss for _, loss in train_losses(result.history)]
     assert result.steps == 6 and losses[-1] < losses[0]
@@ -206,7 +206,7 @@ def test_cli_trains_with_flags_and_model_options(chorales, tmp_path):
     out = tmp_path / "cli"
     code = run_cli(cli, ["train", "--data", str(chorales), "--data", str(chorales), "--out", str(out),
                          "--max-steps", "2", "--batch-size", "4", "--seq-len", "64", "--no-progress",
-                         "--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "positional=relative"])  # fmt: skip
+                         "--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "positional=relative"])
     assert code == 0
     meta = load_checkpoint(out / "last.safetensors").meta
     assert meta["model_config"]["positional"] == "relative" and meta["training"]["step"] == 2
@@ -226,7 +226,7 @@ def test_ddp_with_two_cpu_processes(chorales, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
            str(midiforge), "train", "--data", str(chorales), "--out", str(out), "--device", "cpu",
            "--max-steps", "4", "--batch-size", "4", "--seq-len", "64", "--no-progress", "--log-interval", "1",
-           "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]  # fmt: skip
+           "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

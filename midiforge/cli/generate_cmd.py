@@ -10,12 +10,6 @@ from rich.table import Table
 from midiforge.cli.common import console, err_console
 
 
-def _style_names() -> list[str]:
-    from midiforge.registry import registry
-
-    return registry().names("style")
-
-
 @click.command("generate")
 @click.argument("style")
 @click.option("--n-clips", "--n-songs", "--n", "n", default=4, show_default=True, help="How many pieces (per key for all-scales).")
@@ -53,11 +47,11 @@ def _style_names() -> list[str]:
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
             groove, density, vary_repeats, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
+    from midiforge import contracts
     from midiforge.errors import MidiforgeError
     from midiforge.generation import SamplingConfig, StyleOptions, generate
 
-    if style not in _style_names():
-        raise MidiforgeError(f"unknown style '{style}' (available: {', '.join(_style_names())})")
+    contracts.style(style)  # an unknown style names the plugins that failed to load, and why
     if n < 1:
         raise MidiforgeError("--n-clips must be at least 1")
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:

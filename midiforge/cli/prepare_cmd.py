@@ -129,7 +129,7 @@ def command(
         max_file_mb=max_file_mb,
     )
     if out is None:
-        name = corpus if corpus and corpus != "user" else (Path(path).resolve().name if path else "dataset")
+        name = corpus if corpus and path is None else (Path(path).resolve().name if path else "dataset")
         out = Path("datasets") / (f"{name}-{limit}" if limit else name)
     with progress() as bar:
         update = stage_updater(bar, {"convert": "converting corpus", "tokenize": "tokenizing"})

@@ -186,7 +186,8 @@ def dataset_split_files(dataset: Path, split: str, what: str) -> list[Path]:
 
 
 def _corpus_files(name: str, what: str) -> list[Path]:
-    from midiforge import paths, registry
+    from midiforge import registry
+    from midiforge.data.sources import resolve_source
 
     reg = registry.registry()
     if name not in reg.names("corpus"):
@@ -194,10 +195,7 @@ def _corpus_files(name: str, what: str) -> list[Path]:
         raise MidiforgeError(
             f"{what}: '{name}' is neither a MIDI file, a folder nor a corpus (corpora: {known})"
         )
-    files = [Path(p) for p in reg.get("corpus", name).files(paths.cache_dir("corpora"))]
-    if not files:
-        raise MidiforgeError(f"{what}: corpus '{name}' has no MIDI files")
-    return files
+    return resolve_source(corpus=name).files  # the one corpus resolver prepare and analyze use
 
 
 @dataclass

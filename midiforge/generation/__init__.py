@@ -52,11 +52,11 @@ def generate_pieces(
     engine=None,
 ) -> GenerateResult:
     """The sampling half of :func:`generate`: pieces in memory, no files yet."""
+    from midiforge import contracts
     from midiforge.generation.engine import Engine
-    from midiforge.registry import get
 
     options = options or StyleOptions()
-    style_obj = get("style", style)
+    style_obj = contracts.style(style)
     engine = engine or Engine.load(model, backend=backend, device=device)
     start = time.perf_counter()
     pieces = style_obj.generate(engine, options)

@@ -138,10 +138,18 @@ def _cached_onnx_export(checkpoint: Path, required: bool) -> Path | None:
     target = cache_dir("onnx") / f"{checkpoint.stem}-{digest}.onnx"
     if target.exists():
         return target
-    try:
-        from midiforge.registry import get
+    from midiforge import contracts
+    from midiforge.models.checkpoint import read_metadata
 
-        report = get("exporter", "onnx").export(checkpoint, target)
+    if not required and not contracts.model_exportable(read_metadata(checkpoint)["model"]):
+        return None  # the model declares it cannot be traced (e.g. transformers models): use torch
+    exporter = contracts.exporter_for_backend("onnx")  # the exporter that says it writes for this backend
+    if exporter is None:
+        if required:
+            raise MidiforgeError("--backend onnx needs an exporter plugin for it (see 'midiforge plugins')")
+        return None
+    try:
+        report = exporter.export(checkpoint, target)
     except ImportError:
         if required:
             raise

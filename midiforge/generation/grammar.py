@@ -74,7 +74,6 @@ class Grammar:
     program_id: dict[int, int]
     program_index: np.ndarray  # [V] index into ``programs`` for Program tokens, -1 otherwise
     pad_id: int
-    bos_id: int
     eos_id: int
     T_BAR: int
     T_POSITION: int
@@ -131,7 +130,6 @@ class Grammar:
             program_id=program_id,
             program_index=program_index,
             pad_id=int(codec.pad_id),
-            bos_id=int(codec.bos_id),
             eos_id=eos_id,
             T_BAR=index["Bar"],
             T_POSITION=index["Position"],

@@ -19,11 +19,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from midiforge import contracts
 from midiforge.atomic import atomic_path
 from midiforge.errors import MidiforgeError
 from midiforge.models.base import config_to_dict
 from midiforge.models.checkpoint import codec_from_dict, save_checkpoint
-from midiforge.registry import get
 from midiforge.training import data as datalib
 from midiforge.training.config import TrainConfig
 from midiforge.training.metrics import MetricsLog
@@ -133,7 +133,7 @@ class Trainer:
         return None if isinstance(codec, dict) else codec
 
     def _build_model(self):
-        plugin = get("model", self.cfg.model)
+        plugin = contracts.model(self.cfg.model)
         if "vocab_size" not in self.codec_dict:
             raise MidiforgeError(f"the codec of {self.cfg.data[0]} has no vocab_size")
         values = {"vocab_size": int(self.codec_dict["vocab_size"]), "max_seq_len": self.cfg.seq_len}
@@ -142,7 +142,7 @@ class Trainer:
             raise MidiforgeError(
                 f"model max_seq_len {values['max_seq_len']} < training seq_len {self.cfg.seq_len}"
             )
-        return plugin.build(values)
+        return contracts.build_model(plugin, values)
 
     def _wrap_ddp(self):
         if not self.dist.enabled:
@@ -285,7 +285,7 @@ class Trainer:
         prefix = [int(t) for t in x[: min(8, int((y != -100).sum()) or 1)]]
         gen = torch.Generator().manual_seed(self.cfg.seed + self.pos.step)
         ids = sample_ids(self.model, prefix, self.cfg.sample_tokens, temperature=1.0, top_k=0,
-                         eos_id=getattr(self.codec, "eos_id", None), generator=gen)  # fmt: skip
+                         eos_id=getattr(self.codec, "eos_id", None), generator=gen)
         try:
             write_sample(self.codec, ids, self.out / "samples" / f"step_{self.pos.step:07d}.mid")
         except Exception as exc:  # an undecodable early sample must not stop training
@@ -299,12 +299,12 @@ class Trainer:
         """Validate, write best.safetensors on improvement; True when early stopping triggers."""
         val = self.evaluate()
         self.log.add({"step": self.pos.step, "epoch": self.pos.epoch, "val_loss": val["loss"], "val_acc": val["acc"],
-                      "elapsed_s": round(self.pos.elapsed_s, 2)})  # fmt: skip
+                      "elapsed_s": round(self.pos.elapsed_s, 2)})
         if val["loss"] < self.pos.best_val:
             self.pos.best_val, self.pos.bad_evals = val["loss"], 0
             if self.dist.main:
                 save_checkpoint(self.out / "best.safetensors", self.model, self.model_name, self.codec_dict,
-                                self._training_meta(val), dtype=self.cfg.save_dtype)  # fmt: skip
+                                self._training_meta(val), dtype=self.cfg.save_dtype)
         else:
             self.pos.bad_evals += 1
         return val, bool(self.cfg.patience and self.pos.bad_evals >= self.cfg.patience)
@@ -412,7 +412,7 @@ class Trainer:
             "tokens_per_s": round(tokens / since, 1),
             "tokens_seen": self.pos.tokens_seen,
             "elapsed_s": round(self.pos.elapsed_s, 2),
-        })  # fmt: skip
+        })
         if self.dist.main and self.pos.step % (self.cfg.log_interval * 10) == 0:
             self.log.write_csv()
 
