@@ -174,15 +174,7 @@ def _zip(entry) -> bytes:
         for i, track in enumerate(score.tracks):
             single = score.copy()
             single.tracks = [track]
-            zf.writestr(f"tracks/{i + 1:02d}_{track.name or 'track'}.mid", _midi_bytes(single))
+            zf.writestr(f"tracks/{i + 1:02d}_{track.name or 'track'}.mid", single.dumps_midi())
         zf.writestr("meta.json", json.dumps(entry.meta, indent=1, default=str))
     return buffer.getvalue()
 
-
-def _midi_bytes(score) -> bytes:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.mid"
-        score.dump_midi(str(path))
-        return path.read_bytes()
