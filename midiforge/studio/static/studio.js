@@ -2,11 +2,11 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const PX_PER_BEAT = 16;
+const HEAD_WIDTH = 130;
 const TRACK_HEIGHT = 84;
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"];
 const CHANGED = "#e63946";
-const state = { result: null, selection: null, mute: {}, solo: {}, player: null, busy: false, options: null };
+const state = { result: null, selection: null, mute: {}, solo: {}, player: null, busy: false, options: null, px: 16 };
 window.studio = state; // for the browser test and for curious users
 
 // ------------------------------------------------------------------ server
@@ -152,24 +152,28 @@ function render() {
   const midi = $("download-midi");
   midi.href = r.midi;
   $("download-zip").href = r.zip;
-  const width = Math.ceil(view.end * PX_PER_BEAT) + 2;
+  // pixels per beat: the whole piece fits the window when it can, and never gets cramped
+  const room = $("roll").clientWidth - HEAD_WIDTH - 4;
+  state.px = Math.max(10, Math.min(48, room / Math.max(1, view.end)));
+  const width = Math.ceil(view.end * state.px) + 2;
   const ruler = $("ruler");
   ruler.style.width = `${width}px`;
   ruler.replaceChildren();
   view.bars.forEach((beat, i) => {
     const label = document.createElement("div");
     label.className = "bar-label";
-    label.style.left = `${beat * PX_PER_BEAT}px`;
+    label.style.left = `${beat * state.px}px`;
     label.textContent = String(i + 1);
     const chord = document.createElement("div");
     chord.className = "chord-name";
-    chord.style.left = `${beat * PX_PER_BEAT}px`;
+    chord.style.left = `${beat * state.px}px`;
     chord.textContent = view.chords[i] || "";
     ruler.append(label, chord);
   });
   const roles = ["full", ...new Set(view.tracks.map((t) => t.role).filter((x) => state.options.tracks.includes(x)))];
   const select = $("sel-track");
   select.replaceChildren(...roles.map((role) => new Option(role === "full" ? "all tracks" : role, role)));
+  if (state.selection && roles.includes(state.selection.track)) select.value = state.selection.track;
   $("tracks").replaceChildren(...view.tracks.map((track) => trackRow(track, width)));
   drawAll();
 }
@@ -218,13 +222,13 @@ function draw(canvas, track, view) {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const sel = state.selection;
   if (sel && (sel.track === "full" || sel.track === track.role)) {
-    const x0 = view.bars[sel.first] * PX_PER_BEAT;
-    const x1 = (sel.last + 1 < view.bars.length ? view.bars[sel.last + 1] : view.end) * PX_PER_BEAT;
+    const x0 = view.bars[sel.first] * state.px;
+    const x1 = (sel.last + 1 < view.bars.length ? view.bars[sel.last + 1] : view.end) * state.px;
     ctx.fillStyle = "rgba(255, 214, 10, .25)";
     ctx.fillRect(x0, 0, x1 - x0, canvas.height);
   }
   ctx.fillStyle = "#ddd";
-  for (const beat of view.bars) ctx.fillRect(Math.round(beat * PX_PER_BEAT), 0, 1, canvas.height);
+  for (const beat of view.bars) ctx.fillRect(Math.round(beat * state.px), 0, 1, canvas.height);
   if (!track.notes.length) return;
   const pitches = track.notes.map((n) => n[2]);
   const low = Math.min(...pitches) - 1;
@@ -234,12 +238,12 @@ function draw(canvas, track, view) {
   for (const [start, dur, pitch, , changed] of track.notes) {
     ctx.fillStyle = changed ? CHANGED : color;
     const y = 2 + (high - pitch) * rowH;
-    ctx.fillRect(start * PX_PER_BEAT, y, Math.max(2, dur * PX_PER_BEAT - 1), Math.max(2, rowH - 0.5));
+    ctx.fillRect(start * state.px, y, Math.max(2, dur * state.px - 1), Math.max(2, rowH - 0.5));
   }
 }
 
 function barAt(x) {
-  const beat = x / PX_PER_BEAT;
+  const beat = x / state.px;
   const bars = state.result.view.bars;
   let i = 0;
   while (i + 1 < bars.length && bars[i + 1] <= beat) i++;
@@ -329,7 +333,7 @@ async function play() {
   const move = () => {
     if (state.player !== player) return;
     const beats = midi.header.secondsToTicks(transport.seconds) / midi.header.ppq;
-    head.style.left = `${130 + beats * PX_PER_BEAT}px`;
+    head.style.left = `${HEAD_WIDTH + beats * state.px}px`;
     requestAnimationFrame(move);
   };
   move();
