@@ -18,7 +18,7 @@ from midiforge.generation.engine import REBUILD_HINT, Engine, shipped_onnx
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "onnx", "coremltools", "music21", "matplotlib", "transformers", "pretty_midi")
 #: run Python as the light install would: the heavy packages cannot be imported
-BLOCK = "import sys\nfor name in %r: sys.modules[name] = None\n" % (HEAVY,)
+BLOCK = f"import sys\nHEAVY = {HEAVY!r}\nfor name in HEAVY: sys.modules[name] = None\n"
 
 
 def run_blocked(code: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -52,10 +52,10 @@ engine = midiforge.Engine.load()
 song = load_song(path)
 filled = midiforge.infill(engine, song, (2, 4), "melody", midiforge.SamplingConfig(seed=2))
 varied, bars = midiforge.vary(engine, song, 0.5, seed=3)
-blocked = [m for m in %r if sys.modules.get(m) is not None]
+blocked = [m for m in HEAVY if sys.modules.get(m) is not None]
 print(result.backend, path.with_suffix(".png").stat().st_size > 100, path.with_suffix(".wav").exists(),
       filled.score.note_num() > 0, len(bars), blocked)
-""" % (HEAVY,)
+"""
     proc = run_blocked(code, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["onnx", "True", "True", "True", "2", "[]"]
