@@ -36,6 +36,22 @@ def test_shipped_onnx_is_the_shipped_checkpoint():
     assert path.stat().st_size < 20e6  # it ships in the wheel
 
 
+def test_a_stale_export_is_noticed(tmp_path, monkeypatch):
+    from midiforge.generation import engine as engine_module
+
+    real, _ = shipped_onnx()
+    for name in ("default.onnx", "default.safetensors"):
+        (tmp_path / name).write_bytes((real.parent / name).read_bytes())
+    meta = json.loads(real.with_suffix(".json").read_text())
+    meta["source"]["sha256"] = "0" * 64  # exported from another checkpoint
+    (tmp_path / "default.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(engine_module, "_asset", lambda name: tmp_path / name)
+    assert shipped_onnx() == (tmp_path / "default.onnx", True)
+    monkeypatch.setattr(engine_module, "_has_torch", lambda: False)
+    with pytest.raises(engine_module.MidiforgeError, match="python -m midiforge.assets.build"):
+        Engine.load()
+
+
 def test_default_engine_is_the_shipped_onnx():
     engine = Engine.load()
     assert engine.backend_name == "onnx" and engine.model_path.name == "default.onnx"

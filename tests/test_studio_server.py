@@ -194,3 +194,18 @@ def _score(client, rid):
     import symusic
 
     return symusic.Score.from_midi(client.get(f"/api/results/{rid}/midi").content)
+
+
+def test_progress_follows_the_bars_the_model_samples(engine, tmp_path):
+    import midiforge
+    from midiforge.studio.jobs import Job
+    from midiforge.studio.service import ProgressListener
+
+    reports = []
+    job = Job(id="j", kind="generate", work=lambda job: [])
+    job.report = lambda progress, message: reports.append((progress, message))
+    options = midiforge.StyleOptions(n=2, bars=8, chords="Am F C G", sampling=midiforge.SamplingConfig(seed=1),
+                                     listener=ProgressListener(job))
+    midiforge.generate("harmonic", options, out=tmp_path, engine=engine)
+    assert len(reports) >= 2 and reports[-1] == (1.0, "bar 16 of 16")
+    assert [p for p, _ in reports] == sorted(p for p, _ in reports)  # it only moves forward
