@@ -71,6 +71,7 @@ def browser(tmp_path):
         options.add_argument(flag)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
@@ -182,6 +183,9 @@ def test_studio_in_headless_chromium(studio_url, browser):
     (midi_file,) = d.downloads.glob("*.mid")
     score = symusic.Score(str(midi_file))
     assert sum(len(t.notes) for t in score.tracks) == sum(len(t["notes"]) for t in after["tracks"])
+    errors = [e["message"] for e in d.get_log("browser") if e["level"] == "SEVERE"
+              and "/api/" not in e["message"]]  # the refused bad-chord requests are expected 400s
+    assert not errors, errors  # no JavaScript errors along the way
     if os.environ.get("MIDIFORGE_STUDIO_SCREENSHOT"):
         d.save_screenshot(os.environ["MIDIFORGE_STUDIO_SCREENSHOT"])
     assert Path(midi_file).stat().st_size > 100

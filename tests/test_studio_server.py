@@ -209,3 +209,19 @@ def test_progress_follows_the_bars_the_model_samples(engine, tmp_path):
     midiforge.generate("harmonic", options, out=tmp_path, engine=engine)
     assert len(reports) >= 2 and reports[-1] == (1.0, "bar 16 of 16")
     assert [p for p, _ in reports] == sorted(p for p, _ in reports)  # it only moves forward
+
+
+def test_vary_keeps_the_chords_and_says_which_bars_changed(client):
+    rid = wait(client, client.post("/api/generate", json=SMALL).json())["results"][0]
+    parent = client.get(f"/api/results/{rid}").json()
+    whole = wait(client, client.post("/api/edit", json={"result": rid, "mode": "vary", "seed": 4}).json())
+    chosen = client.get(f"/api/results/{whole['results'][0]}").json()
+    assert chosen["title"].startswith("Varied bars") and chosen["bars_changed"]
+    assert set(chosen["bars_changed"]) <= {1, 2, 3, 4}
+    some = wait(client, client.post("/api/edit", json={"result": rid, "mode": "vary", "bars": "2-3",
+                                                       "track": "bass", "seed": 5}).json())
+    varied = client.get(f"/api/results/{some['results'][0]}").json()
+    assert varied["bars_changed"] == [2, 3] and varied["view"]["chords"] == parent["view"]["chords"]
+    bass = next(t["index"] for t in parent["view"]["tracks"] if t["role"] == "bass")
+    others = [t for t in varied["view"]["tracks"] if t["index"] != bass]
+    assert not any(n[4] for t in others for n in t["notes"])  # only the bass was touched
