@@ -12,13 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 #: For each token type, the types that may follow it in a REMI(+) stream. Control tokens of the
-#: prefix (Role, Key, Tempo, Meter) lead to the first Bar; Chord tokens sit right after a Bar.
+#: prefix (Role, Key, Tempo, Meter, Groove, Density) lead to the first Bar; Chord tokens sit right after a Bar.
 REMI_NEXT: dict[str, tuple[str, ...]] = {
     "Special": ("Role", "Key", "Tempo", "Meter", "Bar"),
     "Role": ("Role", "Key", "Tempo", "Meter", "Bar"),
     "Key": ("Tempo", "Meter", "Bar"),
     "Tempo": ("Meter", "Bar"),
-    "Meter": ("Bar",),
+    "Meter": ("Groove", "Bar"),
+    "Groove": ("Density", "Bar"),
+    "Density": ("Bar",),
     "Bar": ("TimeSig", "Chord", "Position", "Bar", "EOS"),
     "TimeSig": ("Chord", "Position", "Bar"),
     "Chord": ("TimeSig", "Position", "Bar"),
