@@ -71,11 +71,13 @@ def test_numpy_too_new_for_coremltools_9() -> None:
     assert _problems(_facts(versions={"numpy": "2.4.1", "coremltools": "8.3"})) == []
 
 
-def test_torch_missing_or_broken_is_an_error() -> None:
+def test_torch_missing_is_an_info_naming_the_extra_and_broken_is_an_error() -> None:
     missing = _problems(
         _facts(versions={"torch": None}, torch_error="ModuleNotFoundError: No module named 'torch'")
     )
-    assert missing[0].startswith("error: torch is not installed") and "pip install torch" in missing[0]
+    assert missing == ["info: torch is not installed: training and PyTorch checkpoints are off "
+                       "-> pip install 'midiforge[train]'"]
+    assert _problems(_facts(versions={"onnxruntime": None}))[0].startswith("error: onnxruntime is not installed")
     broken = _problems(_facts(torch_error="OSError: libcudart.so.12: cannot open shared object file"))
     assert broken[0].startswith("error: torch is installed but fails to import")
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "midiforge.cli.evaluate_cmd",
     "midiforge.cli.inspect_cmd",
     "midiforge.cli.pipeline_cmd",
+    "midiforge.cli.studio_cmd",
 ]
 
 
