@@ -39,11 +39,11 @@ ROWS = [
 def run_set(name: str, out: Path, args: list[str], model: str | None) -> Path:
     from click.testing import CliRunner
 
-    from midiforge.cli import main
+    from midiforge.cli import cli
 
     folder = out / name
-    cli = ["generate", "harmonic", "--out", str(folder), *args] + (["--model", model] if model else [])
-    result = CliRunner().invoke(main, cli, catch_exceptions=False)
+    command = ["generate", "harmonic", "--out", str(folder), *args] + (["--model", model] if model else [])
+    result = CliRunner().invoke(cli, command, catch_exceptions=False)
     if result.exit_code != 0:
         raise SystemExit(f"{name}: {result.output.strip().splitlines()[-1:]}")
     return folder / "songs"
