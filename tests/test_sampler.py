@@ -163,15 +163,19 @@ def test_every_bar_names_a_real_chord_that_chords_and_bass_play(engine):
         assert "Chord_N" not in _chord_tokens(engine, toks)
         for bar in _bars(engine, toks):
             chord = ALL_CHORDS[g.value[next(t for t in bar if g.is_chord[t])]]
-            program, first_bass = None, True
+            program, first_bass, position, bass_on_one = None, True, None, False
             for t in bar:
+                if g.is_position[t]:
+                    position = g.value[t]
                 if g.is_program[t]:
                     program = g.value[t]
+                    bass_on_one |= program == 32 and position == 0
                 elif g.is_pitch[t] and program == 0:  # the chord track plays the bar's chord tones
                     assert g.value[t] % 12 in chord.pitch_classes
                 elif g.is_pitch[t] and program == 32 and first_bass:  # the bass starts on the root
                     assert g.value[t] % 12 == chord.root_pc
                     first_bass = False
+            assert bass_on_one  # the bass plays (its root) on beat 1 of every bar
 
 
 def test_first_bar_sounds_on_beat_one(engine):

@@ -98,7 +98,7 @@ def song_roles(score: symusic.Score) -> dict[str, list[symusic.Track]]:
             role = "drums"
         if role is not None:
             named.setdefault(role, []).append(track)
-    if {"melody", "bass"} & named.keys() or len(score.tracks) <= 1:
+    if {"melody", "bass"} & named.keys():
         return named
     from midiforge.data.roles import find_roles
 

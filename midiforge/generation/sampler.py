@@ -18,6 +18,8 @@ from midiforge.generation.backends import Backend
 from midiforge.generation.grammar import Grammar
 from midiforge.music.chords import ALL_CHORDS
 
+BASS_PROGRAM = 32  # the bass role's GM program in the token stream (midiforge.data.vocab.ROLE_PROGRAMS)
+
 
 @dataclass
 class SamplingConfig:
@@ -72,6 +74,7 @@ class Request:
     may_end: bool = True
     real_chords: bool = False  # every bar names a chord (no ``Chord_N``)
     downbeat_start: bool = False  # the first bar has a note on beat 1 (no pickup, no silent start)
+    bass_on_downbeat: bool = False  # every bar's bass plays on beat 1 (with a chord plan: the root)
 
 
 class Sampler:
@@ -121,7 +124,8 @@ class Sampler:
                 "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
                 "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64),
                 "may_end": np.asarray([r.may_end for r in reqs], bool),
-                "downbeat": np.asarray([r.downbeat_start for r in reqs], bool)}
+                "downbeat": np.asarray([r.downbeat_start for r in reqs], bool),
+                "bass_down": np.asarray([r.bass_on_downbeat and BASS_PROGRAM in g.programs for r in reqs], bool)}
 
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
@@ -226,6 +230,12 @@ class Sampler:
         allowed[:, g.eos_id] &= (bars_done >= n_bars) & masks["may_end"]
         opening = (bars_done == 0) & ~masks["may_end"]  # a chunk opens with its first Bar
         allowed[opening] &= g.type_idx == g.T_BAR
+        if masks["bass_down"].any():  # beat 1 of every bar: the bass before anything moves on
+            j = g.programs.index(BASS_PROGRAM)
+            waiting = masks["bass_down"] & (bars_done >= 1) & ((st.pos < 0) | ((st.pos == 0) & ~st.mono_used[:, j]))
+            allowed[waiting] &= ~(g.is_position & ((g.value != 0) | (st.pos[waiting, None] == 0)))
+            allowed[waiting] &= g.type_idx != g.T_BAR
+            allowed[waiting, g.eos_id] = False
         downbeat = masks["downbeat"] & (bars_done == 1) & (st.pos < 0)  # first bar: a note on beat 1
         if downbeat.any():
             allowed[downbeat] &= ~(g.is_position & (g.value != 0)) & (g.type_idx != g.T_BAR)

@@ -254,6 +254,7 @@ def make_request(
         max_tokens=n_bars * TOKENS_PER_BAR_MAX + 8,
         real_chords=True,
         downbeat_start=not context,
+        bass_on_downbeat="bass" in roles and plan is not None,
     )
 
 
