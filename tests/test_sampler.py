@@ -205,3 +205,32 @@ def test_chords_without_key_take_the_progression_key_and_keep_its_chords(engine,
                       model=str(engine.model_path), backend="torch", out=tmp_path)
     assert {p.meta["key"] for p in result.pieces} == {"D major"}
     assert all(p.meta["chords"] == ["D", "A", "Bm", "G"] for p in result.pieces)
+
+
+def test_every_request_fits_a_short_trained_window(tiny_checkpoint, tmp_path):
+    """A model trained on 192-token windows: songs, clips and infill stay inside them."""
+    from dataclasses import replace as dc_replace
+
+    from midiforge.generation.engine import Engine
+    from midiforge.generation.infill import infill
+
+    small = Engine.load(tiny_checkpoint, backend="torch")
+    small.training = {"config": {"seq_len": 192}}
+    seen: list[int] = []
+    run = small.run
+
+    def checked(reqs, sampling, batch_size=32):
+        seen.extend(len(r.prompt) + r.max_tokens for r in reqs)
+        return run(reqs, sampling, batch_size)
+
+    small.run = checked
+    opts = StyleOptions(n=2, bars=12, sections="AB", sampling=SamplingConfig(seed=5, temperature=1.3))
+    from midiforge.registry import get
+
+    song = get("style", "harmonic").generate(small, opts)[0]
+    assert song.meta["bars"] == 12
+    for style in ("melody", "bass"):
+        get("style", style).generate(small, dc_replace(opts, sections=None))
+    result = infill(small, song.score, (4, 8), "full", SamplingConfig(seed=1))
+    assert result.score.note_num() > 0
+    assert seen and max(seen) <= 192
