@@ -46,9 +46,11 @@ def _style_names() -> list[str]:
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder.")
 @click.option("--preview", is_flag=True, help="Also write a WAV preview and a piano-roll PNG per file.")
+@click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
-            temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, live_port):
+            temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, overwrite,
+            live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge.errors import MidiforgeError
     from midiforge.generation import SamplingConfig, StyleOptions, generate
@@ -64,7 +66,7 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
                            section_bars=section_bars, drums=drums, drummer=drummer, role=role)
-    settings = dict(out=out, model=model, backend=backend, device=device, preview=preview)
+    settings = dict(out=out, model=model, backend=backend, device=device, preview=preview, overwrite=overwrite)
     if live_port is None:
         with err_console.status(f"Generating {style} ..."):
             result = generate(style, options, **settings)

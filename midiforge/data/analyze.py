@@ -19,9 +19,9 @@ import numpy as np
 
 from midiforge import atomic
 from midiforge.data.midi_io import BadMidi, LoadLimits, load_score
-from midiforge.data.music21_convert import pool_context
 from midiforge.data.roles import find_roles
 from midiforge.data.sources import resolve_source
+from midiforge.data.workers import WorkerDied, run_jobs
 from midiforge.music.keys import estimate_key
 
 ProgressFn = Callable[[str, int, int], None]
@@ -203,26 +203,27 @@ def analyze(
         path, corpus, limit, workers, (lambda d, t: progress("convert", d, t)) if progress else None
     )
     jobs = [str(f) for f in source.files]
-    infos: list[dict[str, Any]] = []
     histogram = np.zeros(128, dtype=np.int64)
-
-    def collect(results) -> None:
-        nonlocal histogram
-        for info, hist in results:
-            info["name"] = source.relative(Path(info["file"]))
-            infos.append(info)
-            histogram += hist
-            if progress:
-                progress("analyze", len(infos), len(jobs))
 
     if progress:
         progress("analyze", 0, len(jobs))
     if workers <= 1 or len(jobs) <= 1:
         _init(source.roles, limits)
-        collect(map(_stats_one, jobs))
+        results = enumerate(map(_stats_one, jobs))
     else:
-        with pool_context().Pool(workers, initializer=_init, initargs=(source.roles, limits)) as pool:
-            collect(pool.imap(_stats_one, jobs, chunksize=8))
+        results = run_jobs(_stats_one, jobs, workers, initializer=_init, initargs=(source.roles, limits))
+    by_index: dict[int, dict[str, Any]] = {}
+    for index, result in results:
+        if isinstance(result, WorkerDied):  # reported like any other file that could not be read
+            info, hist = {"file": jobs[index], "status": "skipped", "reason": result.reason}, 0
+        else:
+            info, hist = result
+        info["name"] = source.relative(Path(info["file"]))
+        by_index[index] = info
+        histogram += hist
+        if progress:
+            progress("analyze", len(by_index), len(jobs))
+    infos = [by_index[i] for i in sorted(by_index)]
     report = AnalysisReport(
         corpus=source.corpus, files=infos, summary=summarize(infos), pitch_histogram=histogram.tolist()
     )
