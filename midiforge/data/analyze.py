@@ -7,7 +7,9 @@ written as a JSON report and PNG histograms. Bad files are listed with their rea
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -194,9 +196,11 @@ def analyze(
     workers: int = 2,
     progress: ProgressFn | None = None,
     limits: LoadLimits | None = None,
+    overwrite: bool = False,
 ) -> AnalysisReport:
     """Analyze ``path`` (folder/file) or ``corpus``; with ``out``, write ``analysis.json`` and
-    ``histograms.png`` there."""
+    ``histograms.png`` there, or in ``out-2``, ``out-3``, ... when ``out`` already holds an
+    analysis (unless ``overwrite``): an earlier analysis is never replaced by accident."""
     started = time.perf_counter()
     limits = limits or LoadLimits()
     source = resolve_source(
@@ -229,11 +233,32 @@ def analyze(
     )
     report.summary["seconds"] = round(time.perf_counter() - started, 2)
     if out is not None:
-        out = Path(out)
-        if report.summary["ok"]:
-            report.outputs.update(write_histograms(report, out))
-        report.outputs["json"] = str(out / "analysis.json")
-        atomic.write_text(
-            out / "analysis.json", json.dumps(dict(report.to_dict(), outputs=report.outputs), indent=1)
-        )
+        out = claim_folder(Path(out), overwrite)
+        try:
+            if report.summary["ok"]:
+                report.outputs.update(write_histograms(report, out))
+            report.outputs["json"] = str(out / "analysis.json")
+            atomic.write_text(
+                out / "analysis.json", json.dumps(dict(report.to_dict(), outputs=report.outputs), indent=1)
+            )
+        except BaseException:
+            if (out / "analysis.json").stat().st_size == 0:  # our own claim, still empty
+                (out / "analysis.json").unlink()
+            raise
     return report
+
+
+def claim_folder(out: Path, overwrite: bool = False) -> Path:
+    """``out``, or the first of ``out-2``, ``out-3``, ... without an ``analysis.json``; the claim
+    (an empty ``analysis.json`` created exclusively) keeps two concurrent analyses apart."""
+    for k in itertools.count(1):
+        folder = out if k == 1 else out.with_name(f"{out.name}-{k}")
+        folder.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            return folder
+        try:
+            os.close(os.open(folder / "analysis.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return folder
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
