@@ -7,7 +7,23 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console
+from midiforge.cli.common import console, err_console, progress
+
+
+class BarCounter:
+    """A bar listener that only counts: the progress bar of a request, in bars, as the style
+    hands them over (styles that do not report bars show a spinner)."""
+
+    def __init__(self, bar, description: str) -> None:
+        self.bar, self.total = bar, 0
+        self.task = bar.add_task(description, total=None, info="bars")
+
+    def piece(self, row: int, n_bars: int, render) -> None:
+        self.total += n_bars
+        self.bar.update(self.task, total=self.total)
+
+    def bars(self, row: int, first_bar: int, bars: list) -> None:
+        self.bar.advance(self.task, len(bars))
 
 
 def _style_names() -> list[str]:
@@ -68,7 +84,8 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                            section_bars=section_bars, drums=drums, drummer=drummer, role=role)
     settings = dict(out=out, model=model, backend=backend, device=device, preview=preview, overwrite=overwrite)
     if live_port is None:
-        with err_console.status(f"Generating {style} ..."):
+        with progress(transient=True) as bar:
+            options.listener = BarCounter(bar, f"generating {style}")
             result = generate(style, options, **settings)
     else:
         from midiforge.live import generate_live

@@ -55,9 +55,11 @@ def generate_pieces(
 ) -> GenerateResult:
     """The sampling half of :func:`generate`: pieces in memory, no files yet."""
     from midiforge.generation.engine import Engine
+    from midiforge.limits import check_request
     from midiforge.registry import get
 
     options = options or StyleOptions()
+    check_request(options)  # before minutes of work: a one-line error for sizes beyond the limits
     style_obj = get("style", style)
     engine = engine or Engine.load(model, backend=backend, device=device)
     start = time.perf_counter()
