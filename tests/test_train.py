@@ -163,6 +163,8 @@ def test_early_stopping_and_max_steps(chorales, tmp_path):
     assert limited.best is not None  # a final validation still picks a best checkpoint
     early = train(tiny_config(chorales, tmp_path / "b", lr=1.0, epochs=6, eval_interval=2, patience=2))
     assert early.stopped == "early_stopping"
+    again = train(tiny_config(chorales, tmp_path / "b", lr=1.0, epochs=6, eval_interval=2, patience=2))
+    assert (again.stopped, again.steps, again.history) == ("already_complete", early.steps, early.history)
 
 
 def test_hf_model_trains_and_generates(chorales, tmp_path):

@@ -71,7 +71,7 @@ class TrainResult:
     last: Path
     steps: int
     best_val_loss: float | None
-    stopped: str  # completed | max_steps | max_minutes | early_stopping
+    stopped: str  # completed | max_steps | max_minutes | early_stopping | already_complete
     tokens_seen: int
     wall_s: float
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -387,8 +387,9 @@ class Trainer:
         stopped = "completed"
         window_loss, window_steps, window_tokens = 0.0, 0, 0
         self._announce()
-        if self.resumed and pos.step >= self.total_steps:  # nothing left to do: write nothing
-            self.log.note("already complete: nothing to do (raise --epochs or --max-steps to train longer)")
+        early_stopped = bool(cfg.patience and pos.bad_evals >= cfg.patience)
+        if self.resumed and (pos.step >= self.total_steps or early_stopped):  # nothing to do: write nothing
+            self.log.note("already complete: nothing to do (raise --epochs, --max-steps or --patience to train on)")
             self.log.close()
             return self._result("already_complete", started)
         with self._progress() as bar:
