@@ -101,3 +101,26 @@ def test_sweep_removes_only_temporary_files(tmp_path):
     fresh = tmp_path / ".x.mid.1.tmp"
     fresh.write_bytes(b"")
     assert sweep_stale(tmp_path, min_age_s=3600) == [] and fresh.exists()
+
+
+def test_infill_and_vary_keep_an_earlier_result(tiny_checkpoint, tmp_path):
+    from test_data_prepare import _write_song
+
+    from midiforge.cli import cli
+    from midiforge.cli.common import run_cli
+
+    song = tmp_path / "song.mid"
+    _write_song(song, 4, 1)
+    model = ["--model", str(tiny_checkpoint), "--backend", "torch", "--seed", "1"]
+    assert run_cli(cli, ["infill", str(song), "--bars", "2", *model]) == 0
+    first = tmp_path / "song_infill_2.mid"
+    kept = first.read_bytes()
+    assert run_cli(cli, ["infill", str(song), "--bars", "2", *model, "--seed", "2"]) == 0
+    assert first.read_bytes() == kept and (tmp_path / "song_infill_2-2.mid").is_file()
+    out = tmp_path / "var.mid"
+    assert run_cli(cli, ["vary", str(song), "-o", str(out), *model]) == 0
+    assert run_cli(cli, ["vary", str(song), "-o", str(out), *model]) == 0
+    assert (tmp_path / "var-2.mid").is_file()
+    assert run_cli(cli, ["vary", str(song), "-o", str(out), "--overwrite", *model]) == 0
+    assert sorted(p.name for p in tmp_path.glob("var*.mid")) == ["var-2.mid", "var.mid"]
+    assert song.read_bytes()  # the user's own file is untouched
