@@ -86,8 +86,11 @@ def test_prepare_finishes_when_a_worker_dies_on_a_file(tmp_path, monkeypatch) ->
     assert meta["skipped"] == {"killer.mid": "worker process died (exit code 1)"}
 
     monkeypatch.setattr(prepare_mod, "process_file", real)  # the next run tries the file again
+    stale = next((out / ".work").iterdir()) / ".abc.npz.x1.tmp"  # as a kill during a write leaves it
+    stale.write_bytes(b"")
     again = prepare_mod.prepare_dataset(out, path=root, options=_options(), workers=2)
     assert again.prepared == 5 and again.resumed == 4
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_prepare_retries_a_file_whose_worker_was_killed_once(tmp_path, monkeypatch) -> None:

@@ -242,6 +242,7 @@ def prepare_dataset(
     source = resolve_source(
         path, corpus, limit, workers, (lambda d, t: progress("convert", d, t)) if progress else None
     )
+    atomic.sweep_stale(out)  # temporary files of a run killed mid-write
     work = out / ".work" / _config_key(codec, options)
     work.mkdir(parents=True, exist_ok=True)
     for stale in (out / ".work").iterdir():
