@@ -124,3 +124,17 @@ def test_infill_and_vary_keep_an_earlier_result(tiny_checkpoint, tmp_path):
     assert run_cli(cli, ["vary", str(song), "-o", str(out), "--overwrite", *model]) == 0
     assert sorted(p.name for p in tmp_path.glob("var*.mid")) == ["var-2.mid", "var.mid"]
     assert song.read_bytes()  # the user's own file is untouched
+
+
+def test_two_concurrent_generate_commands_keep_all_40_files(tiny_checkpoint, tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "midiforge", "generate", "melody", "--n", "20", "--bars", "1", "--key", "C major",
+           "--model", str(tiny_checkpoint), "--backend", "torch", "--out", str(tmp_path)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    for run in runs:
+        assert run.wait(timeout=300) == 0, run.stderr.read().decode()[-2000:]
+    names = sorted(p.name for p in (tmp_path / "melodies").iterdir())
+    assert names == [f"melody_C_major_120bpm_noseed_{i:03d}.mid" for i in range(40)]
