@@ -61,6 +61,15 @@ def test_run_jobs_reraises_a_bug_in_the_job() -> None:
         list(run_jobs(_fails, list(range(5)), workers=2))
 
 
+def _broken_setup() -> None:
+    raise ImportError("no such codec")
+
+
+def test_a_failing_worker_set_up_stops_the_run_with_its_reason() -> None:
+    with pytest.raises(RuntimeError, match="worker set-up failed: ImportError: no such codec"):
+        list(run_jobs(_square_or_die, list(range(4)), workers=2, initializer=_broken_setup))
+
+
 def _killer_folder(root: Path) -> Path:
     for i in range(4):
         _write_song(root / f"good{i}.mid", 6, i)

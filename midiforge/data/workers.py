@@ -38,8 +38,12 @@ class WorkerDied:
 
 
 def _serve(conn: Connection, func: Callable, initializer: Callable | None, initargs: tuple) -> None:
-    if initializer is not None:
-        initializer(*initargs)
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+    except Exception as exc:  # the answer to the first job: every worker would fail the same way
+        conn.send((False, RuntimeError(f"worker set-up failed: {type(exc).__name__}: {exc}")))
+        return
     while True:
         job = conn.recv()
         if job is None:
