@@ -38,6 +38,8 @@ def test_grammar_bar_count_and_decodability(engine):
             if a == "Program":
                 assert b in ("Pitch", "PitchDrum")
             if a in ("Pitch", "PitchDrum"):
+                assert b == "Velocity"
+            if a == "Velocity":
                 assert b == "Duration"
         assert codec.type_of[toks[-1]] not in ("Pitch", "Program", "Position")
         for bar in _bars(engine, toks):
@@ -148,3 +150,61 @@ def test_preview_writes_wav_and_piano_roll(engine, tmp_path):
     with wave.open(str(midi.with_suffix(".wav"))) as w:
         assert w.getframerate() == 22050 and w.getnframes() > 22050  # two bars at 120 bpm = 4 s
     assert midi.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- songs-issue guarantees
+def _chord_tokens(engine, toks):
+    return [engine.codec.token(t) for t in toks if engine.grammar.is_chord[t]]
+
+
+def test_every_bar_names_a_real_chord_that_chords_and_bass_play(engine):
+    from midiforge.generation.styles import model_chord_plan
+    from midiforge.music.chords import ALL_CHORDS
+
+    key = parse_key("C major")
+    opts = StyleOptions(bars=6, scale_lock=True, sampling=SamplingConfig(seed=4))
+    plan = model_chord_plan(engine, 6, opts)
+    reqs = [make_request(engine, "full", ["melody", "chords", "bass"], key, 6, opts, None, plan) for _ in range(4)]
+    g = engine.grammar
+    for toks in engine.run(reqs, SamplingConfig(seed=4, temperature=1.5)):
+        assert "Chord_N" not in _chord_tokens(engine, toks)
+        for bar in _bars(engine, toks):
+            chord = ALL_CHORDS[g.value[next(t for t in bar if g.is_chord[t])]]
+            program, first_bass = None, True
+            for t in bar:
+                if g.is_program[t]:
+                    program = g.value[t]
+                elif g.is_pitch[t] and program == 0:  # the chord track plays the bar's chord tones
+                    assert g.value[t] % 12 in chord.pitch_classes
+                elif g.is_pitch[t] and program == 32 and first_bass:  # the bass starts on the root
+                    assert g.value[t] % 12 == chord.root_pc
+                    first_bass = False
+
+
+def test_first_bar_sounds_on_beat_one(engine):
+    key = parse_key("D minor")
+    opts = StyleOptions(bars=2, sampling=SamplingConfig(seed=1))
+    reqs = [make_request(engine, "melody", ["melody"], key, 2, opts) for _ in range(6)]
+    g = engine.grammar
+    for toks in engine.run(reqs, SamplingConfig(seed=1, temperature=1.5)):
+        first = _bars(engine, toks)[0]
+        assert [g.value[t] for t in first if g.is_position[t]][0] == 0
+
+
+def test_key_lock_admits_asked_chord_tones_and_raised_sevenths():
+    from midiforge.generation.styles import allowed_pcs, key_of_chords
+
+    c_major, c_minor = parse_key("C major"), parse_key("C minor")
+    assert 1 in allowed_pcs(c_major, [parse_chord("A7")])  # A7's C#
+    assert 11 in allowed_pcs(c_minor) and 9 in allowed_pcs(c_minor)  # B natural, A natural
+    assert 1 not in allowed_pcs(c_major)
+    assert key_of_chords([parse_chord(c) for c in "C G Am F".split()]).name == "C major"
+    assert key_of_chords([parse_chord(c) for c in "Am F C G".split()]).name == "A minor"
+    assert key_of_chords([parse_chord(c) for c in "D A Bm G".split()]).name == "D major"
+
+
+def test_chords_without_key_take_the_progression_key_and_keep_its_chords(engine, tmp_path):
+    result = generate("chord", StyleOptions(n=2, bars=4, chords="D A Bm G", sampling=SamplingConfig(seed=3)),
+                      model=str(engine.model_path), backend="torch", out=tmp_path)
+    assert {p.meta["key"] for p in result.pieces} == {"D major"}
+    assert all(p.meta["chords"] == ["D", "A", "Bm", "G"] for p in result.pieces)

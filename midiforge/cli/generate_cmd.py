@@ -51,6 +51,9 @@ def _style_names() -> list[str]:
 @click.option("--drums/--no-drums", default=False, show_default=True,
               help="Add a drum track [harmonic]: the model's own if it learned drums, else a drummer plugin's.")
 @click.option("--drummer", default=None, help="Drummer plugin for --drums (see `midiforge plugins`) [default: groove].")
+@click.option("--groove", default=None, help="Groove family the model plays (pop, rock, ballad, swing, bossa, latin, country, folk, blues, funk, march, waltz, sixeight) [default: one per piece that fits --meter].")
+@click.option("--density", type=click.Choice(["sparse", "medium", "busy"]), default=None, help="How busy the melody (or the clip's part) is [default: medium].")
+@click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature.")
 @click.option("--top-k", type=int, default=0, show_default=True, help="Top-k sampling (0 = off).")
 @click.option("--top-p", type=float, default=0.95, show_default=True, help="Nucleus sampling (1.0 = off).")
@@ -65,8 +68,8 @@ def _style_names() -> list[str]:
 @click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
-            temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, overwrite,
-            live_port):
+            groove, density, vary_repeats, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
+            preview, overwrite, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge.errors import MidiforgeError
     from midiforge.generation import SamplingConfig, StyleOptions, generate
@@ -81,7 +84,8 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                               repetition_penalty=repetition_penalty, seed=seed)
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
-                           section_bars=section_bars, drums=drums, drummer=drummer, role=role)
+                           section_bars=section_bars, drums=drums, drummer=drummer, role=role, groove=groove,
+                           density=density, vary_repeats=vary_repeats)
     settings = dict(out=out, model=model, backend=backend, device=device, preview=preview, overwrite=overwrite)
     if live_port is None:
         with progress(transient=True) as bar:
@@ -97,11 +101,11 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                           + (f"; the music waited {report.stalls}x for the model" if report.stalls else ""))
     table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
     with_drums = any("drums" in piece.meta for piece in result.pieces)
-    for col in ("file", "key", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
+    for col in ("file", "key", "groove", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
         table.add_column(col)
     for path, piece in zip(result.files, result.pieces, strict=True):
         chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
-        row = [str(path), piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
+        row = [str(path), piece.meta.get("key", ""), piece.meta.get("groove", ""), f"{piece.meta.get('tempo', 0):.0f}",
                str(piece.meta.get("bars", "")), chords_text[:60]]
         if with_drums:
             row.append(f"{piece.meta.get('drum_notes', 0)} notes ({piece.meta.get('drums', 'none')})")

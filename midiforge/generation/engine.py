@@ -110,6 +110,13 @@ class Engine:
     def steps_per_beat(self) -> int:
         return int(self.codec.steps_per_beat)
 
+    @property
+    def context_length(self) -> int:
+        """Tokens the model was trained to see at once (its training window; 512 if unrecorded).
+        Every request stays inside it: positions past it were never learned."""
+        config = self.training.get("config") or {}
+        return int(self.training.get("seq_len") or config.get("seq_len") or 512)
+
 
 def _with_seed(cfg: SamplingConfig, seed: int) -> SamplingConfig:
     from dataclasses import replace

@@ -16,6 +16,7 @@ import numpy as np
 
 from midiforge.generation.backends import Backend
 from midiforge.generation.grammar import Grammar
+from midiforge.music.chords import ALL_CHORDS
 
 
 @dataclass
@@ -49,6 +50,9 @@ class ChordPlan:
     roots: list[int]
     chord_token_ids: list[int]  # one per bar: the Chord token forced after its Bar token (-1: model's choice)
     follow_programs: dict[int, str] = field(default_factory=dict)  # program -> "tones" | "root"
+    #: Where a span asks nothing (pitch_classes None), the following parts play the chord the
+    #: model itself wrote for the bar: the chord track, the bass and the bar's marker agree.
+    follow_model: bool = False
 
 
 @dataclass
@@ -66,6 +70,8 @@ class Request:
     #: False for a chunk of a longer piece: it starts with a Bar (never continues the context's
     #: last bar) and finishes on the Bar after ``n_bars`` bars (no EOS), so chunks meet at bar lines.
     may_end: bool = True
+    real_chords: bool = False  # every bar names a chord (no ``Chord_N``)
+    downbeat_start: bool = False  # the first bar has a note on beat 1 (no pickup, no silent start)
 
 
 class Sampler:
@@ -99,9 +105,12 @@ class Sampler:
                 pitch_by_prog[b, j] = ok
                 mono[b, j] = rules.monophonic
         chord_tok_ok = np.ones((B, V), bool)
+        no_chord = g.is_chord & np.asarray([pcs is None for pcs in g.chord_pcs])
         for b, r in enumerate(reqs):
             if r.key_pcs is not None:
                 chord_tok_ok[b] = g.chord_in_key_mask(r.key_pcs)
+            if r.real_chords:
+                chord_tok_ok[b] &= ~no_chord
         timesig_ok = np.ones((B, V), bool)
         for b, r in enumerate(reqs):
             if r.timesig_id is not None:
@@ -111,7 +120,8 @@ class Sampler:
         return {"pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok,
                 "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
                 "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64),
-                "may_end": np.asarray([r.may_end for r in reqs], bool)}
+                "may_end": np.asarray([r.may_end for r in reqs], bool),
+                "downbeat": np.asarray([r.downbeat_start for r in reqs], bool)}
 
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
@@ -189,13 +199,17 @@ class Sampler:
                     continue
                 t_grid = (st.bar[b] - st.bars_at_start[b] - 1) * max_pos[b] + max(st.pos[b], 0)
                 k = max(int(np.searchsorted(plan.starts, t_grid, side="right")) - 1, 0)
-                if plan.pitch_classes[k] is None:
+                tones, root, span = plan.pitch_classes[k], plan.roots[k], (prog, k)
+                if tones is None and plan.follow_model and st.bar_chord[b] >= 0:
+                    tones = g.chord_pcs[st.bar_chord[b]]
+                    root, span = ALL_CHORDS[g.value[st.bar_chord[b]]].root_pc, (prog, -int(st.bar[b]))
+                if tones is None:
                     continue
-                pcs = {plan.roots[k]} if (mode == "root" and st.first_in_span(b, (prog, k))) else plan.pitch_classes[k]
+                pcs = {root} if (mode == "root" and st.first_in_span(b, span)) else tones
                 chord_mask = ~g.is_pitch | np.isin(g.value % 12, list(pcs))
                 if (allowed[b] & chord_mask & g.is_pitch).any():
                     allowed[b] &= chord_mask
-                    st.mark_span(b, (prog, k))
+                    st.mark_span(b, span)
         # Chord token after each Bar: forced when asked, else any chord in key.
         chord_rows = np.nonzero(g.next_is_chord[st.last_type])[0]
         for b in chord_rows:
@@ -212,6 +226,10 @@ class Sampler:
         allowed[:, g.eos_id] &= (bars_done >= n_bars) & masks["may_end"]
         opening = (bars_done == 0) & ~masks["may_end"]  # a chunk opens with its first Bar
         allowed[opening] &= g.type_idx == g.T_BAR
+        downbeat = masks["downbeat"] & (bars_done == 1) & (st.pos < 0)  # first bar: a note on beat 1
+        if downbeat.any():
+            allowed[downbeat] &= ~(g.is_position & (g.value != 0)) & (g.type_idx != g.T_BAR)
+            allowed[downbeat, g.eos_id] = False
         allowed[st.done] = False
         allowed[st.done, g.pad_id] = True
         # Safety: a row with nothing allowed may end.
@@ -230,6 +248,7 @@ class _State:
     done: np.ndarray
     spans_seen: list[set[tuple[int, int]]]
     bars_at_start: np.ndarray
+    bar_chord: np.ndarray  # the Chord token of the current bar (-1 before it)
 
     @classmethod
     def fresh(cls, B: int, n_prog: int) -> _State:
@@ -243,6 +262,7 @@ class _State:
             done=np.zeros(B, bool),
             spans_seen=[set() for _ in range(B)],
             bars_at_start=z.copy(),
+            bar_chord=np.full(B, -1, np.int64),
         )
 
     def replay(self, g: Grammar, b: int, tokens: list[int]) -> None:
@@ -252,10 +272,13 @@ class _State:
     def _apply(self, g: Grammar, b: int, tok: int) -> None:
         t = g.type_idx[tok]
         self.last_type[b] = t
+        if g.is_chord[tok]:
+            self.bar_chord[b] = tok
         if t == g.T_BAR:
             self.bar[b] += 1
             self.pos[b] = -1
             self.mono_used[b] = False
+            self.bar_chord[b] = -1
         elif t == g.T_POSITION:
             self.pos[b] = g.value[tok]
             self.mono_used[b] = False
@@ -267,6 +290,7 @@ class _State:
         self.last_type = types
         is_bar, is_pos, is_prog = types == g.T_BAR, types == g.T_POSITION, types == g.T_PROGRAM
         self.bar += is_bar
+        self.bar_chord = np.where(is_bar, -1, np.where(g.is_chord[toks], toks, self.bar_chord))
         self.pos = np.where(is_bar, -1, np.where(is_pos, g.value[toks], self.pos))
         self.mono_used[is_bar | is_pos] = False
         prog_j = g.program_index[toks]
