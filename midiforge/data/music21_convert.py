@@ -17,7 +17,7 @@ from pathlib import Path
 import symusic
 
 from midiforge import atomic
-from midiforge.data.workers import WorkerDied, run_jobs
+from midiforge.data.workers import WorkerDied, pool_context, run_jobs  # noqa: F401 (pool_context: plugins import it here)
 
 TPQ = 480
 #: Bump when conversion improves: failures remembered by an older converter are retried.
