@@ -636,6 +636,7 @@ def generate_live(
     lookahead_beats: float = 4.0,
     out: str | Path = "midiforge-output",
     preview: bool = False,
+    overwrite: bool = False,
     **engine_options: Any,
 ) -> tuple[Any, LiveReport]:
     """``generate`` while the first piece plays bar by bar as it is sampled; then play the rest.
@@ -656,7 +657,7 @@ def generate_live(
         try:
             result = generate_pieces(style, replace(options, listener=feed), **engine_options)
             feed._check_cancelled()  # stopped while the last chunk was sampled: write nothing
-            box["result"] = write_result(result, out, preview)
+            box["result"] = write_result(result, out, preview, overwrite)
             feed.close(final_score=result.pieces[0].score if result.pieces else None)
         except BaseException as exc:  # re-raised by the playing thread
             feed.close(error=exc)

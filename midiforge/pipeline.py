@@ -304,7 +304,7 @@ class Pipeline:
         labels = {"convert": "converting corpus", "analyze": "analysing"}
         report = analyze(
             self.opt.path, self.opt.corpus, out=self.folder("analyze"), limit=self.opt.limit,
-            workers=self.opt.workers, progress=self._stage_progress(labels),
+            workers=self.opt.workers, progress=self._stage_progress(labels), overwrite=True,
         )
         s = report.summary
         if not s["ok"]:

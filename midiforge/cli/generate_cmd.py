@@ -7,7 +7,23 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console
+from midiforge.cli.common import console, err_console, progress
+
+
+class BarCounter:
+    """A bar listener that only counts: the progress bar of a request, in bars, as the style
+    hands them over (styles that do not report bars show a spinner)."""
+
+    def __init__(self, bar, description: str) -> None:
+        self.bar, self.total = bar, 0
+        self.task = bar.add_task(description, total=None, info="bars")
+
+    def piece(self, row: int, n_bars: int, render) -> None:
+        self.total += n_bars
+        self.bar.update(self.task, total=self.total)
+
+    def bars(self, row: int, first_bar: int, bars: list) -> None:
+        self.bar.advance(self.task, len(bars))
 
 
 @click.command("generate")
@@ -43,9 +59,11 @@ from midiforge.cli.common import console, err_console
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder.")
 @click.option("--preview", is_flag=True, help="Also write a WAV preview and a piano-roll PNG per file.")
+@click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
-            groove, density, vary_repeats, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, live_port):
+            groove, density, vary_repeats, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
+            preview, overwrite, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge import contracts
     from midiforge.errors import MidiforgeError
@@ -62,9 +80,10 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
                            section_bars=section_bars, drums=drums, drummer=drummer, role=role, groove=groove,
                            density=density, vary_repeats=vary_repeats)
-    settings = dict(out=out, model=model, backend=backend, device=device, preview=preview)
+    settings = dict(out=out, model=model, backend=backend, device=device, preview=preview, overwrite=overwrite)
     if live_port is None:
-        with err_console.status(f"Generating {style} ..."):
+        with progress(transient=True) as bar:
+            options.listener = BarCounter(bar, f"generating {style}")
             result = generate(style, options, **settings)
     else:
         from midiforge.live import generate_live

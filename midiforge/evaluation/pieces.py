@@ -123,9 +123,12 @@ def load_piece(path: str | Path) -> Piece:
     """Read one MIDI file; ``MidiforgeError`` if it is missing or unreadable."""
     from symusic import Score
 
+    from midiforge.limits import check_midi_file
+
     path = Path(path)
     if not path.is_file():
         raise MidiforgeError(f"{path}: no such MIDI file")
+    check_midi_file(path, f"{path}:")
     try:
         score = Score(str(path)).to("quarter")
     except Exception as exc:  # symusic raises RuntimeError/ValueError variants on corrupt input
@@ -226,5 +229,6 @@ def load_pieces(files: Iterable[Path], source: str, on_file=None) -> PieceSet:
         if on_file is not None:
             on_file(path)
     if not pieces:
-        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files has notes")
+        first = next(iter(skipped.values()), "no notes")
+        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files is usable (first: {first})")
     return PieceSet(source, pieces, skipped)

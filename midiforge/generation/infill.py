@@ -43,9 +43,12 @@ def parse_bars(text: str) -> tuple[int, int]:
 def load_song(path: str | Path):
     import symusic
 
+    from midiforge.limits import check_midi_file
+
     path = Path(path)
     if not path.is_file():
         raise MidiforgeError(f"file not found: {path}")
+    check_midi_file(path, "MIDI file")
     try:
         score = symusic.Score(str(path))
     except Exception as exc:
