@@ -19,6 +19,7 @@ from midiforge.generation.grammar import Grammar
 from midiforge.music.chords import ALL_CHORDS
 
 BASS_PROGRAM = 32  # the bass role's GM program in the token stream (midiforge.data.vocab.ROLE_PROGRAMS)
+MELODY_PROGRAM = 73  # the melody role's
 
 
 @dataclass
@@ -41,6 +42,7 @@ class PartRules:
     low: int = 0
     high: int = 127
     monophonic: bool = False
+    max_voices: int = 0  # notes at once (0 = any): a comping part voices chords, it does not cluster
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Request:
     real_chords: bool = False  # every bar names a chord (no ``Chord_N``)
     downbeat_start: bool = False  # the first bar has a note on beat 1 (no pickup, no silent start)
     bass_on_downbeat: bool = False  # every bar's bass plays on beat 1 (with a chord plan: the root)
+    melody_rests_at_most: int | None = None  # a song's melody is silent for at most this many bars in a row
 
 
 class Sampler:
@@ -91,6 +94,7 @@ class Sampler:
         prog_ok = np.zeros((B, V), bool)  # which Program tokens each request may use
         pitch_by_prog = np.zeros((B, max(len(programs), 1), V), bool)
         mono = np.zeros((B, max(len(programs), 1)), bool)
+        voices = np.zeros((B, max(len(programs), 1)), np.int64)
         for b, r in enumerate(reqs):
             for j, prog in enumerate(programs):
                 rules = r.parts.get(prog)
@@ -107,6 +111,7 @@ class Sampler:
                     ok &= np.isin(g.value % 12, list(r.key_pcs)) | ~g.is_pitch
                 pitch_by_prog[b, j] = ok
                 mono[b, j] = rules.monophonic
+                voices[b, j] = rules.max_voices
         chord_tok_ok = np.ones((B, V), bool)
         no_chord = g.is_chord & np.asarray([pcs is None for pcs in g.chord_pcs])
         for b, r in enumerate(reqs):
@@ -120,12 +125,14 @@ class Sampler:
                 timesig_ok[b] = ~g.is_timesig
                 timesig_ok[b, r.timesig_id] = True
         prog_tok_ok = ~g.is_program | prog_ok  # Program tokens of parts not asked for are never allowed
-        return {"pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok,
+        return {"pitch_by_prog": pitch_by_prog, "mono": mono, "voices": voices, "chord_ok": chord_tok_ok,
                 "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
                 "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64),
                 "may_end": np.asarray([r.may_end for r in reqs], bool),
                 "downbeat": np.asarray([r.downbeat_start for r in reqs], bool),
-                "bass_down": np.asarray([r.bass_on_downbeat and BASS_PROGRAM in g.programs for r in reqs], bool)}
+                "bass_down": np.asarray([r.bass_on_downbeat and BASS_PROGRAM in g.programs for r in reqs], bool),
+                "melody_rest": np.asarray([-1 if r.melody_rests_at_most is None or MELODY_PROGRAM not in g.programs
+                                           else r.melody_rests_at_most for r in reqs], np.int64)}
 
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
@@ -147,7 +154,10 @@ class Sampler:
         for b in range(B):  # bars still to be forced count as prompt bars
             st.bars_at_start[b] += sum(1 for tok in pending[b] if g.type_idx[tok] == g.T_BAR)
         out: list[list[int]] = [[] for _ in range(B)]
-        max_tokens = max(r.max_tokens for r in reqs) + max(len(p) for p in pending)
+        # Each row stops at its own budget (prompt + max_tokens); every row's cache grows by one token
+        # a step, so the loop never runs past the longest row's budget (the model's window).
+        stop_at = np.asarray([len(p) + r.max_tokens for p, r in zip(pending, reqs, strict=True)]) - 1
+        max_tokens = int(stop_at.max()) + 1
         n_bars = np.asarray([r.n_bars for r in reqs])
         max_pos = np.asarray([r.steps_per_bar for r in reqs])
         needs_history = cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram_size > 1
@@ -161,7 +171,7 @@ class Sampler:
             # Finishing: EOS, or a Bar that would start one bar too many.
             bars_done = st.bar - st.bars_at_start
             finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
-            finishing |= t == max_tokens - 1
+            finishing |= t >= stop_at
             finishing &= ~forced
             for b in np.nonzero(~st.done & ~forced)[0]:
                 if finishing[b]:
@@ -188,6 +198,7 @@ class Sampler:
         # Programs: only the parts asked for; a monophonic part once per position.
         if g.has_programs:
             allowed[:, masks["program_ids"]] &= ~st.mono_used
+            allowed[:, masks["program_ids"]] &= (masks["voices"] == 0) | (st.voices < masks["voices"])
         # Pitches: register/key of the current part, then the asked chord.
         pitch_rows = np.nonzero(g.next_is_pitch[st.last_type])[0]
         if len(pitch_rows):
@@ -236,6 +247,16 @@ class Sampler:
             allowed[waiting] &= ~(g.is_position & ((g.value != 0) | (st.pos[waiting, None] == 0)))
             allowed[waiting] &= g.type_idx != g.T_BAR
             allowed[waiting, g.eos_id] = False
+        if (masks["melody_rest"] >= 0).any():  # the melody comes back before its rest gets too long
+            j = g.programs.index(MELODY_PROGRAM)
+            silent = (masks["melody_rest"] >= 0) & (bars_done >= 1) & ~st.in_bar[:, j]
+            must = silent & (st.rest_bars >= masks["melody_rest"])
+            allowed[must] &= g.type_idx != g.T_BAR
+            allowed[must, g.eos_id] = False
+            now = must & ~st.mono_used[:, j]  # the next note written is the melody's
+            melody_ok = allowed[now, g.program_id[MELODY_PROGRAM]]
+            allowed[np.ix_(now, masks["program_ids"])] = False
+            allowed[now, g.program_id[MELODY_PROGRAM]] = melody_ok
         downbeat = masks["downbeat"] & (bars_done == 1) & (st.pos < 0)  # first bar: a note on beat 1
         if downbeat.any():
             allowed[downbeat] &= ~(g.is_position & (g.value != 0)) & (g.type_idx != g.T_BAR)
@@ -259,6 +280,9 @@ class _State:
     spans_seen: list[set[tuple[int, int]]]
     bars_at_start: np.ndarray
     bar_chord: np.ndarray  # the Chord token of the current bar (-1 before it)
+    in_bar: np.ndarray  # [B, programs] the part has played in the current bar
+    voices: np.ndarray  # [B, programs] notes of the part at the current position
+    rest_bars: np.ndarray  # [B] whole bars in a row the melody has been silent
 
     @classmethod
     def fresh(cls, B: int, n_prog: int) -> _State:
@@ -273,6 +297,9 @@ class _State:
             spans_seen=[set() for _ in range(B)],
             bars_at_start=z.copy(),
             bar_chord=np.full(B, -1, np.int64),
+            in_bar=np.zeros((B, max(n_prog, 1)), bool),
+            voices=np.zeros((B, max(n_prog, 1)), np.int64),
+            rest_bars=z.copy(),
         )
 
     def replay(self, g: Grammar, b: int, tokens: list[int]) -> None:
@@ -285,29 +312,45 @@ class _State:
         if g.is_chord[tok]:
             self.bar_chord[b] = tok
         if t == g.T_BAR:
+            if self.bar[b] > 0 and MELODY_PROGRAM in g.programs:
+                j = g.programs.index(MELODY_PROGRAM)
+                self.rest_bars[b] = 0 if self.in_bar[b, j] else self.rest_bars[b] + 1
             self.bar[b] += 1
             self.pos[b] = -1
             self.mono_used[b] = False
             self.bar_chord[b] = -1
+            self.in_bar[b] = False
+            self.voices[b] = 0
         elif t == g.T_POSITION:
             self.pos[b] = g.value[tok]
             self.mono_used[b] = False
+            self.voices[b] = 0
         elif t == g.T_PROGRAM:
             self.prog[b] = g.program_index[tok]
+            self.in_bar[b, g.program_index[tok]] = True
+            self.voices[b, g.program_index[tok]] += 1
 
     def update(self, g: Grammar, toks: np.ndarray, mono: np.ndarray) -> None:
         types = g.type_idx[toks]
         self.last_type = types
         is_bar, is_pos, is_prog = types == g.T_BAR, types == g.T_POSITION, types == g.T_PROGRAM
+        if is_bar.any() and MELODY_PROGRAM in g.programs:
+            j = g.programs.index(MELODY_PROGRAM)
+            closing = is_bar & (self.bar > 0)
+            self.rest_bars = np.where(closing, np.where(self.in_bar[:, j], 0, self.rest_bars + 1), self.rest_bars)
+        self.in_bar[is_bar] = False
         self.bar += is_bar
         self.bar_chord = np.where(is_bar, -1, np.where(g.is_chord[toks], toks, self.bar_chord))
         self.pos = np.where(is_bar, -1, np.where(is_pos, g.value[toks], self.pos))
         self.mono_used[is_bar | is_pos] = False
+        self.voices[is_bar | is_pos] = 0
         prog_j = g.program_index[toks]
         self.prog = np.where(is_prog, prog_j, self.prog)
         rows = np.nonzero(is_prog)[0]
         if len(rows):
             self.mono_used[rows, prog_j[rows]] |= mono[rows, prog_j[rows]]
+            self.in_bar[rows, prog_j[rows]] = True
+            self.voices[rows, prog_j[rows]] += 1
 
     def first_in_span(self, b: int, key: tuple[int, int]) -> bool:
         return key not in self.spans_seen[b]

@@ -103,7 +103,8 @@ class HarmonicStyle:
                         anchors[n - 1] = tonic_chord(keys[i])  # every close of the last section's letter
                     plan = model_chord_plan(engine, n, options, anchors)
                 req = make_request(engine, "full", SONG_ROLES, keys[i], n, options, context, plan, grooves[i])
-                return replace(req, downbeat_start=start == 0)
+                # a song's melody rests for a bar at most: no section loses its tune
+                return replace(req, downbeat_start=start == 0, melody_rests_at_most=1)
 
             def heard(i, start, bars, places=tuple(k * section_bars for k, x in enumerate(form) if x == letter)):
                 for at in places:  # a repeated section is heard at every place it plays

@@ -176,8 +176,13 @@ def allowed_pcs(key: Key, chords: list[Chord] | None = None) -> frozenset[int]:
 
 
 # ---------------------------------------------------------------------------------- requests
+#: Notes at once per role (0 = any): the comping part voices chords of up to five notes.
+MAX_VOICES = {"melody": 0, "chords": 5, "bass": 0, "drums": 0}
+
+
 def role_parts(roles: list[str]) -> dict[int, PartRules]:
-    return {ROLE_PROGRAMS[r]: PartRules(*REGISTERS[r], monophonic=MONOPHONIC[r]) for r in roles}
+    return {ROLE_PROGRAMS[r]: PartRules(*REGISTERS[r], monophonic=MONOPHONIC[r], max_voices=MAX_VOICES[r])
+            for r in roles}
 
 
 def chord_plan(engine: Engine, spans: list[ChordSpan], start_bar: int, n_bars: int, options: StyleOptions) -> ChordPlan:
