@@ -89,8 +89,9 @@ def test_sequence_layout_and_controls(codec: Codec) -> None:
     assert all(tokens[i + 2] == "TimeSig_3/4" for i in bar_at)
     melody_programs = {t for t in codec.tokens(piece.views["melody"]) if t.startswith("Program_")}
     assert melody_programs == {"Program_73"}
-    # a 3-track piece stays compact: ~3.5 tokens per note
-    assert len(piece.views["full"]) < 4 * piece.notes
+    # a 3-track piece stays compact: ~4.5 tokens per note (program, pitch, velocity, duration + positions)
+    assert len(piece.views["full"]) < 5.2 * piece.notes
+    assert tokens[5] == "Groove_none" and tokens[6].startswith("Density_")  # no groove marker: unknown groove
 
 
 def test_chorale_round_trip_from_music21(codec: Codec, tmp_path) -> None:
@@ -140,12 +141,13 @@ def test_segments_start_at_bars_with_prefix(codec: Codec) -> None:
     segs = segment(codec, ids, 96)
     assert len(segs) > 2
     assert all(len(s) <= 96 for s in segs)
+    n = ids.index(codec.bar_id)  # the conditioning prefix (7 tokens with groove and density)
     for s in segs:
-        assert s[:5] == ids[:5] and s[5] == codec.bar_id
+        assert s[:n] == ids[:n] and s[n] == codec.bar_id
     assert segs[-1][-1] == codec.eos_id and all(s[-1] != codec.eos_id for s in segs[:-1])
     # the bodies put together are the whole piece again
-    body = [t for s in segs for t in s[5:] if t != codec.eos_id]
-    assert body == [t for t in ids[5:] if t != codec.eos_id]
+    body = [t for s in segs for t in s[n:] if t != codec.eos_id]
+    assert body == [t for t in ids[n:] if t != codec.eos_id]
 
 
 @pytest.mark.parametrize("target", ["melody", "bass", "full"])
@@ -180,8 +182,9 @@ def test_codec_save_load_and_prefix(codec: Codec, tmp_path) -> None:
     path = codec.save(tmp_path / "codec.json")
     loaded = Codec.load(path)
     assert loaded.vocab == codec.vocab and loaded.fingerprint() == codec.fingerprint()
-    prefix = loaded.prefix_ids("melody", parse_key("A minor"), 140, (6, 8))
-    assert loaded.tokens(prefix) == ["BOS_None", "Role_melody", "Key_A_minor", "Tempo_fast", "Meter_6_8"]
+    prefix = loaded.prefix_ids("melody", parse_key("A minor"), 140, (6, 8), "sixeight", "busy")
+    assert loaded.tokens(prefix) == ["BOS_None", "Role_melody", "Key_A_minor", "Tempo_fast", "Meter_6_8",
+                                     "Groove_sixeight", "Density_busy"]
     assert all(loaded.is_control(i) for i in prefix[1:])
     assert loaded.type_of[loaded.id("Pitch_60")] == "Pitch" and loaded.value_of[loaded.id("Pitch_60")] == 60
     assert (
