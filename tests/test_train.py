@@ -89,7 +89,7 @@ def test_loss_falls_and_outputs_are_written(chorales, tmp_path):
     result = train(tiny_config(chorales, tmp_path / "run", epochs=3, sample_interval=20, sample_tokens=48))
     vals = [r["val_loss"] for r in result.history if r.get("val_loss") is not None]
     assert len(vals) == 3  # one validation per epoch
-    assert vals[-1] < vals[0] < math.log(382)  # below chance, and still falling
+    assert vals[-1] < vals[0] < math.log(415)  # below chance (415 tokens), and still falling
     assert result.best_val_loss == min(vals)
     assert result.stopped == "completed"
     for name in ("best.safetensors", "last.safetensors", "last.state.pt", "metrics.csv", "training.png"):
@@ -100,7 +100,7 @@ def test_loss_falls_and_outputs_are_written(chorales, tmp_path):
     assert header.startswith("step,epoch,train_loss,val_loss,val_acc")
     loaded = load_checkpoint(result.best)
     assert loaded.meta["training"]["val_loss"] == pytest.approx(result.best_val_loss)
-    assert loaded.codec.vocab_size == loaded.model.config.vocab_size == 382
+    assert loaded.codec.vocab_size == loaded.model.config.vocab_size == 415
     assert loaded.meta["training"]["tokens_seen"] == result.tokens_seen > 0
 
 
@@ -190,7 +190,8 @@ def test_config_layers_recipe_and_bad_options(tmp_path):
     cfg = build_config(read_config_file(toml), read_config_file(yaml), {"lr": 0.002})
     assert (cfg.epochs, cfg.lr, cfg.model_config) == (5, 0.002, {"d_model": 64, "n_layers": 2})
     recipe = build_config(read_recipe("default"))
-    assert recipe.model == "music-transformer" and len(recipe.data) == 2
+    assert recipe.model == "music-transformer" and recipe.data == ["datasets/band"]
+    assert len(build_config(read_recipe("chorales-folk")).data) == 2  # the first default model's recipe
     with pytest.raises(MidiforgeError, match="unknown training option"):
         build_config({"learning_rate": 1})
     with pytest.raises(MidiforgeError, match="unknown recipe"):
