@@ -155,7 +155,7 @@ def _steps_per_bar(engine, timesig_id: int | None) -> int:
     if timesig_id is None:
         return 4 * engine.steps_per_beat
     num, den = (int(x) for x in engine.codec.token(timesig_id).split("_", 1)[1].split("/"))
-    return num * engine.steps_per_beat * 4 // den
+    return num * engine.steps_per_beat  # MidiTok counts the meter's own beats (6/8: six eighths)
 
 
 def _splice(engine, score, answer: list[int], gap, destinations: dict[str, int], track_ids, downbeats):

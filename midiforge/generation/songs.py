@@ -146,7 +146,7 @@ def _drum_section(engine: Engine, options: StyleOptions, keys, grooves, band: li
 
     def build(i, context, start, n):
         bars = chords[i][start : start + n]
-        steps = options.beats_per_bar() * engine.steps_per_beat
+        steps = options.steps_per_bar(engine.steps_per_beat)
         plan = ChordPlan(starts=[b * steps for b in range(n)], pitch_classes=[None] * n, roots=[0] * n,
                          chord_token_ids=bars + [-1] * (n - len(bars)))
         return make_request(engine, "drums", ["drums"], keys[i], n, options, context, plan, grooves[i])

@@ -90,8 +90,17 @@ class StyleOptions:
             raise MidiforgeError(f"--drums/--drummer work with songs: use `generate harmonic --drums`, not {style}")
 
     def beats_per_bar(self) -> int:
+        """Quarter notes a bar (ticks and seconds are counted in quarters)."""
         num, den = self.time_signature()
         return num * 4 // den
+
+    def steps_per_bar(self, steps_per_beat: int) -> int:
+        """Grid steps a bar in the token stream: MidiTok counts the meter's own beats (a 6/8 bar is
+        six eighth-note beats of ``steps_per_beat`` positions each, not three quarters)."""
+        return self.time_signature()[0] * steps_per_beat
+
+    def steps_per_quarter(self, steps_per_beat: int) -> float:
+        return steps_per_beat * self.time_signature()[1] / 4
 
     def tempo_bpm(self) -> float:
         bpm = self.tempo or 120.0
@@ -187,15 +196,15 @@ def role_parts(roles: list[str]) -> dict[int, PartRules]:
 
 def chord_plan(engine: Engine, spans: list[ChordSpan], start_bar: int, n_bars: int, options: StyleOptions) -> ChordPlan:
     """Lay the (looping) progression over ``n_bars`` bars starting at song bar ``start_bar``."""
-    spb = engine.steps_per_beat
-    steps_per_bar = options.beats_per_bar() * spb
+    steps_per_bar = options.steps_per_bar(engine.steps_per_beat)
+    per_quarter = options.steps_per_quarter(engine.steps_per_beat)
     loop_bars = max(s.bar for s in spans) + 1
     starts, pcs, roots, bar_chords = [], [], [], []
     for bar in range(n_bars):
         song_bar = (start_bar + bar) % loop_bars
         in_bar = [s for s in spans if s.bar == song_bar] or [_sounding(spans, song_bar)]
         for s in in_bar:
-            starts.append(bar * steps_per_bar + round(s.beat * spb))
+            starts.append(bar * steps_per_bar + round(s.beat * per_quarter))
             pcs.append(s.chord.pitch_classes)
             roots.append(s.chord.root_pc)
         bar_chords.append(engine.codec.chord_id(in_bar[0].chord))
@@ -207,7 +216,7 @@ def model_chord_plan(engine: Engine, n_bars: int, options: StyleOptions, anchors
                      ) -> ChordPlan:
     """The model chooses each bar's chord and the chord track and bass play it (its tones, the
     root on the downbeat); bars in ``anchors`` (e.g. the tonic on the last bar) are asked for."""
-    steps = options.beats_per_bar() * engine.steps_per_beat
+    steps = options.steps_per_bar(engine.steps_per_beat)
     anchors = anchors or {}
     return ChordPlan(
         starts=[b * steps for b in range(n_bars)],
@@ -250,7 +259,7 @@ def make_request(
     return Request(
         prompt=prefix + list(context or []),
         n_bars=n_bars,
-        steps_per_bar=options.beats_per_bar() * engine.steps_per_beat,
+        steps_per_bar=options.steps_per_bar(engine.steps_per_beat),
         # styles resolve None before this
         key_pcs=allowed_pcs(key, [s.chord for s in spans or []]) if options.scale_lock else None,
         parts=role_parts(roles),

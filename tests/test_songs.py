@@ -1,0 +1,72 @@
+"""The controls a producer uses, kept by the real shipped model (small generations)."""
+
+from __future__ import annotations
+
+import symusic
+
+from midiforge.evaluation.judge import judge_score
+from midiforge.generation import SamplingConfig, StyleOptions, generate
+from midiforge.music.chords import parse_chord
+
+
+def _songs(engine, tmp_path, **options):
+    opts = StyleOptions(**{"n": 2, "bars": 8, "sections": "AB", "sampling": SamplingConfig(seed=11), **options})
+    return generate("harmonic", opts, engine=engine, out=tmp_path).pieces
+
+
+ASKED = [parse_chord(c) for c in "C G Am F".split()]
+
+
+def test_asked_chords_are_kept_with_and_without_a_key(engine, tmp_path):
+    for key in (None, "C major"):
+        for piece in _songs(engine, tmp_path / str(key), chords="C G Am F", key=key):
+            assert piece.meta["key"] == "C major"  # the progression's key when none is given
+            assert piece.meta["progression"] == ["C", "G", "Am", "F"] * 2
+            fig = judge_score(piece.score, "song", asked=ASKED)
+            assert fig.asked_kept >= 0.9 * fig.asked_bars, fig
+            assert fig.nc_bars == 0
+
+
+def test_default_songs_name_real_chords_play_them_and_close_on_the_tonic(engine, tmp_path):
+    for piece in _songs(engine, tmp_path):
+        fig = judge_score(piece.score, "song")
+        assert fig.nc_bars == 0 and "N.C." not in piece.meta["progression"]
+        assert fig.chord_plays_chord >= 0.9 * fig.chord_bars
+        assert fig.bass_root_downbeat >= 0.8 * fig.bars
+        assert fig.sounds_on_beat_1 and not fig.section_missing_part
+        tonic = piece.meta["key"].split()[0]
+        assert piece.meta["progression"][-1] in (tonic, tonic + "m")
+
+
+def test_six_eight_fills_its_bars(engine, tmp_path):
+    for piece in _songs(engine, tmp_path, meter="6/8"):
+        score = piece.score
+        assert (score.time_signatures[0].numerator, score.time_signatures[0].denominator) == (6, 8)
+        fig = judge_score(score, "song")
+        assert fig.bars == 8 and fig.beats == 48  # six eighth-note beats a bar
+        assert fig.silent_beats <= 0.1 * fig.beats, fig  # the whole bar sounds, not its first half
+
+
+def test_prompt_key_is_kept(engine, tmp_path):
+    prompt = symusic.Score(480)
+    track = symusic.Track("Melody", program=73)
+    d_major = [62, 64, 66, 67, 69, 71, 73, 74]
+    for i, p in enumerate(d_major * 2):
+        track.notes.append(symusic.Note(i * 480, 480, p, 80))
+    prompt.tracks.append(track)
+    path = tmp_path / "idea.mid"
+    prompt.dump_midi(str(path))
+    result = generate("melody", StyleOptions(n=2, bars=4, prompt=path, sampling=SamplingConfig(seed=3)),
+                      engine=engine, out=tmp_path / "out")
+    assert {p.meta["key"] for p in result.pieces} == {"D major"}
+
+
+def test_drums_are_written_by_the_model(engine, tmp_path):
+    for piece in _songs(engine, tmp_path, drums=True):
+        assert piece.meta["drums"] == "model" and piece.meta["drum_notes"] > 0
+        assert judge_score(piece.score, "song").model_drums
+
+
+def test_groove_is_asked_for_and_reported(engine, tmp_path):
+    pieces = _songs(engine, tmp_path, groove="bossa")
+    assert {p.meta["groove"] for p in pieces} == {"bossa"}
