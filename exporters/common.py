@@ -17,7 +17,6 @@ from midiforge.errors import MidiforgeError
 
 #: bump when the layout of the exported metadata changes
 METADATA_VERSION = 1
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "midiforge" / "assets" / "default.safetensors"
 DEFAULT_GENERATION = {"temperature": 1.0, "top_k": 0, "top_p": 0.95, "repetition_penalty": 1.0}
 
 
@@ -47,6 +46,7 @@ class ExportReport:
     artifacts: list[ArtifactCheck] = field(default_factory=list)
     extra_paths: list[Path] = field(default_factory=list)  # sidecars, not validated on their own
     method: str = ""  # how the exported model was run for validation
+    written: bool = True  # False: validation failed, so nothing was moved to the output path
 
     @property
     def paths(self) -> list[Path]:
@@ -90,16 +90,28 @@ def check_options(options: dict, allowed: set[str], exporter: str) -> None:
 
 
 def load_for_export(checkpoint: Path | None) -> Any:
-    """Load a checkpoint (default: the shipped model) in eval mode on the CPU."""
-    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    if not path.exists():
-        hint = " (the shipped default model is not installed)" if not checkpoint else ""
-        raise MidiforgeError(f"checkpoint not found: {path}{hint}")
+    """Load a checkpoint (default: the shipped model, found through the installed package so a
+    wheel install works as well as a checkout) in eval mode on the CPU."""
+    if checkpoint:
+        path = Path(checkpoint)
+        if not path.exists():
+            raise MidiforgeError(f"checkpoint not found: {path}")
+    else:
+        from midiforge.generation.engine import default_model_path
+
+        path = default_model_path()
     from midiforge.models.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(path)
     loaded.model.eval()
     return loaded
+
+
+def shipped_name() -> Path:
+    """How reports name the shipped model (its file name, not the install location)."""
+    from midiforge.generation.engine import DEFAULT_MODEL_NAME
+
+    return Path(DEFAULT_MODEL_NAME)
 
 
 def _jsonable(value: Any) -> Any:

@@ -61,7 +61,10 @@ class Registry:
             return self.entries[kind][name].obj
         except KeyError:
             known = ", ".join(sorted(self.entries[kind])) or "none"
-            raise PluginError(f"unknown {kind} '{name}' (available: {known})") from None
+            # the name may belong to a plugin that failed to load: say which, and why
+            broken = "; ".join(f"plugin {p.plugin} {p.message}" for p in self.problems)
+            hint = f"; {len(self.problems)} plugin problem(s): {broken}" if broken else ""
+            raise PluginError(f"unknown {kind} '{name}' (available: {known}){hint}") from None
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])

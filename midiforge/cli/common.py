@@ -44,8 +44,9 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
     """Run the click group; turn expected failures into one clear line and a non-zero exit."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        group.main(args=argv, prog_name="midiforge", standalone_mode=False)
-        return 0
+        # standalone_mode=False: click returns (not raises) the code of a ``click.exceptions.Exit``
+        result = group.main(args=argv, prog_name="midiforge", standalone_mode=False)
+        return result if isinstance(result, int) else 0
     except click.exceptions.Abort:
         err_console.print("[red]Aborted.[/red]")
         return 130

@@ -8,12 +8,7 @@ import click
 from rich.table import Table
 
 from midiforge.cli.common import console, err_console
-
-
-def _style_names() -> list[str]:
-    from midiforge.registry import registry
-
-    return registry().names("style")
+from midiforge.cli.model_options import check_sampling
 
 
 @click.command("generate")
@@ -52,13 +47,18 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge.errors import MidiforgeError
     from midiforge.generation import SamplingConfig, StyleOptions, generate
+    from midiforge.registry import registry
 
-    if style not in _style_names():
-        raise MidiforgeError(f"unknown style '{style}' (available: {', '.join(_style_names())})")
+    registry().get("style", style)  # unknown style: one line, naming plugins that failed to load
     if n < 1:
-        raise MidiforgeError("--n-clips must be at least 1")
-    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
-        raise MidiforgeError("--temperature must be >= 0, --top-p in (0, 1], --top-k >= 0")
+        raise MidiforgeError(f"--n-clips must be at least 1, got {n}")
+    check_sampling(temperature, top_k, top_p)
+    if tempo <= 0:
+        raise MidiforgeError(f"--tempo must be positive, got {tempo:g}")
+    if bars is not None and bars < 1:
+        raise MidiforgeError(f"--bars must be at least 1, got {bars}")
+    if seconds is not None and seconds <= 0:
+        raise MidiforgeError(f"--seconds must be positive, got {seconds:g}")
     sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p,
                               repetition_penalty=repetition_penalty, seed=seed)
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
@@ -76,13 +76,17 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
             result, report = generate_live(style, options, port_name=live_port or None, **settings)
         err_console.print(f"played {report.notes} notes live"
                           + (f"; the music waited {report.stalls}x for the model" if report.stalls else ""))
-    table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
+    folders = sorted({str(path.parent) for path in result.files})
+    table = Table(title=f"{len(result.files)} files in {', '.join(folders)} ({result.seconds:.2f} s, "
+                        f"{result.backend} backend)")
     with_drums = any("drums" in piece.meta for piece in result.pieces)
-    for col in ("file", "key", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
+    # the file name is never cut: the folder is in the title, and the other columns wrap instead
+    table.add_column("file", no_wrap=True, min_width=max((len(p.name) for p in result.files), default=4))
+    for col in ("key", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
         table.add_column(col)
     for path, piece in zip(result.files, result.pieces, strict=True):
         chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
-        row = [str(path), piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
+        row = [path.name, piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
                str(piece.meta.get("bars", "")), chords_text[:60]]
         if with_drums:
             row.append(f"{piece.meta.get('drum_notes', 0)} notes ({piece.meta.get('drums', 'none')})")
