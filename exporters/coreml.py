@@ -94,9 +94,18 @@ class Variant:
 
 
 def _quiet():
-    """coremltools logs progress bars and torch-version warnings on every conversion."""
-    logging.getLogger("coremltools").setLevel(logging.ERROR)
+    """coremltools logs progress bars, torch-version warnings and its own conversion errors (which
+    :func:`convert_variant` reports as one line) on every conversion."""
+    logging.getLogger("coremltools").setLevel(logging.CRITICAL)
     return warnings.catch_warnings()
+
+
+#: what a model needs for Core ML export, said when a conversion fails
+COREML_NEEDS = (
+    "Core ML export needs a model whose forward(ids) traces with torch.jit.trace into ops coremltools "
+    "converts (no loops or branches on tensor values); the stateful variant also needs midiforge's "
+    "music-transformer layout (blocks[i].attn.qkv, tok_emb, _logits) or an LSTM at .lstm"
+)
 
 
 def build_variant(model: Any, kind: str, max_len: int) -> Variant:
@@ -121,7 +130,8 @@ def build_variant(model: Any, kind: str, max_len: int) -> Variant:
     module = graphs.StatefulRecurrent(model) if recurrent else None
     if not recurrent:
         if not graphs.supports_stateful_kv(model):
-            raise MidiforgeError(f"{type(model).__name__} has no stateful CoreML graph; use variants=stateless")
+            raise MidiforgeError(f"{type(model).__name__} has no stateful Core ML graph (use -O variants=stateless). "
+                                 f"{COREML_NEEDS}")
         module = graphs.StatefulTransformer(model, max_len)
     buffers = dict(module.named_buffers())
     names = ["h", "c"] if recurrent else ["key_cache", "value_cache"]
@@ -140,16 +150,21 @@ def convert_variant(variant: Variant, precision: str) -> Any:
 
     with _quiet():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(variant.module.eval(), variant.example)
-        return ct.convert(
-            traced,
-            inputs=variant.inputs,
-            outputs=[ct.TensorType(name=n) for n in variant.outputs],
-            states=variant.states or None,
-            minimum_deployment_target=variant.target,
-            compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
-            convert_to="mlprogram",
-        )
+        try:
+            traced = torch.jit.trace(variant.module.eval(), variant.example)
+            return ct.convert(
+                traced,
+                inputs=variant.inputs,
+                outputs=[ct.TensorType(name=n) for n in variant.outputs],
+                states=variant.states or None,
+                minimum_deployment_target=variant.target,
+                compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+                convert_to="mlprogram",
+            )
+        except Exception as exc:  # coremltools raises NotImplementedError, ValueError, RuntimeError...
+            model = type(getattr(variant.module, "model", variant.module)).__name__
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+            raise MidiforgeError(f"Core ML cannot convert {model} ({variant.kind}): {reason}. {COREML_NEEDS}") from exc
 
 
 def compress(mlmodel: Any, method: str) -> Any:
@@ -259,6 +274,7 @@ class CoremlExporter:
     def export(self, checkpoint: Path | None, out: Path, **options: Any):
         from midiforge.exporters.common import check_options, load_for_export, shipped_name
 
+        _quiet()  # before coremltools is first imported (it warns about the torch version on import)
         check_options(options, set(CoremlOptions.__dataclass_fields__), self.name)
         CoremlOptions.from_kwargs(**options)  # fail on bad options before loading anything
         return export_coreml(load_for_export(checkpoint), out, checkpoint=checkpoint or shipped_name(), **options)

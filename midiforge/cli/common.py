@@ -7,6 +7,7 @@ import traceback
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -58,14 +59,14 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
     except MidiforgeError as exc:
         if _wants_debug(argv):
             traceback.print_exc()
-        err_console.print(f"[red]Error:[/red] {exc}", soft_wrap=True)
+        err_console.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 1
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         if _wants_debug(argv):
             traceback.print_exc()
         else:
             err_console.print(
-                f"[red]Error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                f"[red]Error:[/red] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)",
                 soft_wrap=True,
             )
         return 1

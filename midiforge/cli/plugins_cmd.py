@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from midiforge.cli.common import console, err_console
@@ -37,4 +38,4 @@ def command(as_json: bool) -> None:
         table.add_row(r["kind"], r["name"], r["distribution"], r["version"], r["description"])
     console.print(table)
     for p in problems:
-        err_console.print(f"[yellow]Plugin problem[/yellow] {p['plugin']}: {p['problem']}", soft_wrap=True)
+        err_console.print(f"[yellow]Plugin problem[/yellow] {escape(p['plugin'])}: {escape(p['problem'])}", soft_wrap=True)

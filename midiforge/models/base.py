@@ -88,6 +88,24 @@ def make_config(config_class: type, values: dict[str, Any] | None = None):
         raise MidiforgeError(f"bad model options for {config_class.__name__}: {exc}") from None
 
 
+def build_from_options(name: str, plugin: Any, values: dict[str, Any]) -> MidiModel:
+    """Build the model plugin registered as ``name`` from a dict of options (training's path).
+
+    The options are checked against the plugin's ``config_class`` first, so a third-party plugin's
+    unknown option gets the same "known: ..." line as the built-ins; the plugin still receives the
+    dict, as it always has. Its own build errors name it instead of ending in a traceback.
+    """
+    config_class = getattr(plugin, "config_class", None)
+    if dataclasses.is_dataclass(config_class):
+        make_config(config_class, values)
+    try:
+        return plugin.build(values)
+    except MidiforgeError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise MidiforgeError(f"model plugin '{name}' failed to build: {type(exc).__name__}: {exc}") from exc
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 

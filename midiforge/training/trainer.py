@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from midiforge.atomic import atomic_path
 from midiforge.errors import MidiforgeError
-from midiforge.models.base import config_to_dict
+from midiforge.models.base import build_from_options, config_to_dict
 from midiforge.models.checkpoint import codec_from_dict, save_checkpoint
 from midiforge.registry import get
 from midiforge.training import data as datalib
@@ -142,7 +142,7 @@ class Trainer:
             raise MidiforgeError(
                 f"model max_seq_len {values['max_seq_len']} < training seq_len {self.cfg.seq_len}"
             )
-        return plugin.build(values)
+        return build_from_options(self.cfg.model, plugin, values)
 
     def _wrap_ddp(self):
         if not self.dist.enabled:
