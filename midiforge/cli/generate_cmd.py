@@ -11,6 +11,17 @@ from midiforge.cli.common import console, err_console
 from midiforge.cli.model_options import check_sampling
 
 
+def _typed() -> frozenset[str]:
+    """The options the user typed (or set through the environment), so a style can tell them from
+    defaults: ``--tempo 120`` is a wish, the default 120 is not."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    typed = {name for name in ctx.params
+             if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    return frozenset("seconds" if name == "preset" else name for name in typed)
+
+
 @click.command("generate")
 @click.argument("style")
 @click.option("--n-clips", "--n-songs", "--n", "n", default=4, show_default=True, help="How many pieces (per key for all-scales).")
@@ -63,7 +74,7 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                               repetition_penalty=repetition_penalty, seed=seed)
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
-                           section_bars=section_bars, drums=drums, drummer=drummer, role=role)
+                           section_bars=section_bars, drums=drums, drummer=drummer, role=role, given=_typed())
     settings = dict(out=out, model=model, backend=backend, device=device, preview=preview)
     if live_port is None:
         with err_console.status(f"Generating {style} ..."):

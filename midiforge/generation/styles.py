@@ -66,6 +66,7 @@ class StyleOptions:
     drummer: str | None = None  # drummer plugin when the model writes no drums (default: groove)
     role: str | None = None  # for all-scales / random
     listener: BarListener | None = None  # hears bars as they are generated (live playback)
+    given: frozenset[str] = frozenset()  # the options the user typed (CLI names, e.g. "tempo"); the rest are defaults
 
     @property
     def seed(self) -> int | None:
