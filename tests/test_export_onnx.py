@@ -121,3 +121,19 @@ def test_cli_generate_with_onnx_model_needs_no_torch(tiny_onnx, tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(list((tmp_path / "songs").glob("*.mid"))) == 2
+
+
+def test_failed_validation_exits_1_and_writes_nothing(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(out), "-O", "tolerance=1e-12"]) == 1
+    err = capsys.readouterr().err
+    assert "validation failed" in err and "nothing was written" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no model, no sidecar, no staging folder
+    out.write_bytes(b"an earlier export")
+    out.with_suffix(".json").write_text("{}")
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(out), "-O", "tolerance=1e-12"]) == 1
+    assert out.read_bytes() == b"an earlier export" and out.with_suffix(".json").read_text() == "{}"
+    report = export_model("onnx", tiny_checkpoint, out)  # the Python API publishes only what passed
+    assert report.passed and report.written and report.artifacts[0].path == out
+    assert out.stat().st_size > 1000 and json.loads(out.with_suffix(".json").read_text())["vocab_size"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx"]
