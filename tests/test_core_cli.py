@@ -328,3 +328,14 @@ def test_a_model_plugins_unknown_option_lists_the_known_ones():
     with pytest.raises(MidiforgeError, match=r"unknown model option\(s\) depth .*known: max_seq_len, vocab_size, width"):
         build_from_options("third", ThirdParty(), {"vocab_size": 8, "max_seq_len": 16, "depth": 2})
     assert build_from_options("third", ThirdParty(), {"vocab_size": 8, "width": 2}).width == 2
+
+
+def test_generate_summary_shows_whole_file_names(tiny_checkpoint, tmp_path):
+    out = tmp_path / "a-rather-long-output-folder-name" / "and-another-one"
+    proc = run("generate", "melody", "--model", str(tiny_checkpoint), "--backend", "torch", "--n", "2", "--bars", "2",
+               "--seed", "3", "-o", str(out), env={**os.environ, "COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(out.rglob("*.mid"))
+    assert len(files) == 2
+    for path in files:
+        assert path.name in proc.stdout, proc.stdout
