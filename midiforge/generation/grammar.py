@@ -53,7 +53,7 @@ def check_tokenizer(codec) -> None:
         )
 
 
-def _strict_bar_header(present: set[str]) -> dict[str, tuple[str, ...]]:
+def next_rules(present: set[str]) -> dict[str, tuple[str, ...]]:
     """midiforge's codec writes ``Bar Chord TimeSig`` at every bar: make that header mandatory
     (so an asked chord can always be forced) when the vocabulary has those tokens."""
     rules = dict(REMI_NEXT)
@@ -118,7 +118,7 @@ class Grammar:
         type_idx[eos_id] = index["EOS"]
         value = np.asarray(codec.value_of, np.int64)
         next_ok = np.zeros((len(names), V), bool)
-        for src, dsts in _strict_bar_header(set(types)).items():
+        for src, dsts in next_rules(set(types)).items():
             for dst in dsts:
                 next_ok[index[src]] |= type_idx == index[dst]
         is_ = {n: type_idx == index[n] for n in ("Pitch", "PitchDrum", "Position", "Program", "Chord")}
