@@ -53,6 +53,10 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
         return 130
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:  # one line, like every other error, instead of usage + hint + error
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        err_console.print(f"[red]Error:[/red] {escape(exc.format_message())}{where}", soft_wrap=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
