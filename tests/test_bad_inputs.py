@@ -54,7 +54,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     import symusic
 
     root = tmp_path_factory.mktemp("bad inputs")
-    good = _song(root / "good.mid")
+    good = _song(root / "good" / "good.mid")
     (root / "empty.mid").write_bytes(b"")
     (root / "notes.mid").write_text("these are my notes, not a MIDI file\n")
     (root / "truncated.mid").write_bytes(good.read_bytes()[:60])
@@ -66,7 +66,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     (root / "no midi here").mkdir()
     (root / "no midi here" / "readme.txt").write_text("no MIDI in this folder")
     return {
-        "good": good,
+        "good folder": good.parent,
         "empty file": root / "empty.mid",
         "text file": root / "notes.mid",
         "truncated MIDI": root / "truncated.mid",
@@ -86,7 +86,7 @@ COMMANDS = {
     "vary": ["vary", "FILE", "-o", "OUT/varied.mid"],
     "analyze": ["analyze", "FILE", "-o", "OUT/analysis"],
     "prepare": ["prepare", "FILE", "-o", "OUT/dataset", "--workers", "1"],
-    "evaluate": ["evaluate", "FILE", "-o", "OUT/eval"],
+    "evaluate": ["evaluate", "FILE", "--reference", "GOOD", "-o", "OUT/eval"],
     "export": ["export", "onnx", "FILE", "-o", "OUT/model.onnx"],
     "inspect --midi": ["inspect", "attention", "MODEL", "--midi", "FILE", "-o", "OUT/attention"],
     "inspect CHECKPOINT": ["inspect", "attention", "FILE", "-o", "OUT/attention"],
@@ -119,8 +119,9 @@ def _prepared_out(tmp_path: Path) -> tuple[Path, Path, bytes]:
     return out, earlier, earlier.read_bytes()
 
 
-def _args(template: list[str], file: Path, out: Path, model: Path) -> list[str]:
-    return [str(file) if a == "FILE" else str(model) if a == "MODEL" else a.replace("OUT", str(out)) for a in template]
+def _args(template: list[str], file: Path, out: Path, model: Path, good: Path) -> list[str]:
+    named = {"FILE": file, "MODEL": model, "GOOD": good}
+    return [str(named[a]) if a in named else a.replace("OUT", str(out)) for a in template]
 
 
 def assert_clean_failure(code: int, err: str, out: Path, earlier: Path, before: bytes) -> None:
@@ -136,7 +137,7 @@ def assert_clean_failure(code: int, err: str, out: Path, earlier: Path, before: 
 @pytest.mark.parametrize("command, bad", _cases())
 def test_a_bad_file_is_one_line_and_loses_nothing(command, bad, inputs, tiny_checkpoint, tmp_path):
     out, earlier, before = _prepared_out(tmp_path)
-    code, err = midiforge(_args(COMMANDS[command], inputs[bad], out, tiny_checkpoint))
+    code, err = midiforge(_args(COMMANDS[command], inputs[bad], out, tiny_checkpoint, inputs["good folder"]))
     assert_clean_failure(code, err, out, earlier, before)
 
 
