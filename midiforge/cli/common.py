@@ -23,9 +23,18 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+class _Progress(Progress):
+    """A run that fails ends with its one-line error, not with a stale progress bar above it."""
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.live.transient = True
+        super().__exit__(exc_type, exc, tb)
+
+
 def progress(transient: bool = False) -> Progress:
     """A rich progress bar in midiforge's house style."""
-    return Progress(
+    return _Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
