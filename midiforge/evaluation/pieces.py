@@ -7,6 +7,7 @@ folder, a single file or a registered corpus name.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,9 +124,15 @@ def load_piece(path: str | Path) -> Piece:
     """Read one MIDI file; ``MidiforgeError`` if it is missing or unreadable."""
     from symusic import Score
 
+    from midiforge.data.midi_io import BadMidi, LoadLimits, check_header
+
     path = Path(path)
     if not path.is_file():
         raise MidiforgeError(f"{path}: no such MIDI file")
+    try:  # the size and header checks of prepare/analyze: a 20 MB file is refused, not parsed for minutes
+        check_header(path, LoadLimits())
+    except BadMidi as exc:
+        raise MidiforgeError(f"{path}: not a readable MIDI file ({exc})") from None
     try:
         score = Score(str(path)).to("quarter")
     except Exception as exc:  # symusic raises RuntimeError/ValueError variants on corrupt input
@@ -228,5 +235,7 @@ def load_pieces(files: Iterable[Path], source: str, on_file=None) -> PieceSet:
         if on_file is not None:
             on_file(path)
     if not pieces:
-        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files has notes")
+        reasons = Counter(skipped.values()).most_common(3)
+        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files is usable "
+                             f"({', '.join(f'{n} x {why}' for why, n in reasons)})")
     return PieceSet(source, pieces, skipped)
