@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from midiforge.exporters.common import DEFAULT_CHECKPOINT
 
+from midiforge.errors import MidiforgeError
 from midiforge.generation.backends import TorchBackend
+from midiforge.generation.engine import default_model_path
 from midiforge.generation.onnx_backend import OnnxBackend
 
 
@@ -32,6 +33,14 @@ def make_checkpoint(tmp: Path) -> Path:
     codec = Codec()
     model = get("model", "music-transformer").build(TransformerConfig(vocab_size=codec.vocab_size))
     return save_checkpoint(tmp / "random-default.safetensors", model, "music-transformer", codec)
+
+
+def _default_or_tiny(tmp: Path) -> Path:
+    """The shipped model, or a random one of the same shape when it is not installed."""
+    try:
+        return default_model_path()
+    except MidiforgeError:
+        return make_checkpoint(tmp)
 
 
 def decode(backend, batch: int, tokens: int, prompt_len: int = 16) -> float:
@@ -56,7 +65,7 @@ def main() -> None:
     from midiforge.exporters.onnx import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint or (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.exists() else make_checkpoint(Path(tmp)))
+        checkpoint = args.checkpoint or _default_or_tiny(Path(tmp))
         loaded = load_for_export(checkpoint)
         onnx_path = Path(tmp) / "model.onnx"
         report = export_onnx(loaded, onnx_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, is_dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from midiforge.errors import MidiforgeError
@@ -51,6 +51,7 @@ class ExportReport:
     artifacts: list[ArtifactCheck] = field(default_factory=list)
     extra_paths: list[Path] = field(default_factory=list)  # sidecars, not validated on their own
     method: str = ""  # how the exported model was run for validation
+    written: bool = True  # False: validation failed, so nothing was moved to the output path
 
     @property
     def paths(self) -> list[Path]:
@@ -90,16 +91,28 @@ def check_options(options: dict, allowed: set[str], exporter: str) -> None:
 
 
 def load_for_export(checkpoint: Path | None) -> Any:
-    """Load a checkpoint (default: the shipped model) in eval mode on the CPU."""
-    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    if not path.exists():
-        hint = " (the shipped default model is not installed)" if not checkpoint else ""
-        raise MidiforgeError(f"checkpoint not found: {path}{hint}")
+    """Load a checkpoint (default: the shipped model, found through the installed package so a
+    wheel install works as well as a checkout) in eval mode on the CPU."""
+    if checkpoint:
+        path = Path(checkpoint)
+        if not path.exists():
+            raise MidiforgeError(f"checkpoint not found: {path}")
+    else:
+        from midiforge.generation.engine import default_model_path
+
+        path = default_model_path()
     from midiforge.models.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(path)
     loaded.model.eval()
     return loaded
+
+
+def shipped_name() -> Path:
+    """How reports name the shipped model (its file name, not the install location)."""
+    from midiforge.generation.engine import DEFAULT_MODEL_NAME
+
+    return Path(DEFAULT_MODEL_NAME)
 
 
 def _jsonable(value: Any) -> Any:
@@ -118,25 +131,64 @@ def context_length(model: Any) -> int:
     return 2048
 
 
+def trained_context(model: Any, training: dict) -> int:
+    """The window the model was trained on (what it has learnt to use), within what it can take."""
+    seq_len = (training.get("config") or {}).get("seq_len")
+    limit = context_length(model)
+    return min(int(seq_len), limit) if isinstance(seq_len, int) and seq_len > 0 else limit
+
+
+def without_paths(value: Any) -> Any:
+    """``value`` with every absolute path cut to its last part: no training machine's folders in
+    a shipped model."""
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_paths(v) for v in value]
+    if isinstance(value, str) and (value.startswith("/") or value[1:3] in (":\\", ":/")):
+        return PureWindowsPath(value).name if "\\" in value else Path(value).name
+    return value
+
+
+def conditioning(codec: Any) -> dict:
+    """How to build a prompt and read the tokens, for runtimes without midiforge (docs/export.md)."""
+    from midiforge.data import vocab
+    from midiforge.generation.grammar import next_rules
+
+    types = {str(t) for t in codec.type_of}
+    return {
+        "prompt": "BOS Role_<role> Key_<tonic>_<major|minor> Tempo_<band> Meter_<n>_<d>, then per bar: "
+                  "Bar Chord_<chord> TimeSig_<n>/<d> and the notes (Position Program Pitch Duration ...)",
+        "roles": list(vocab.ROLES),
+        "role_programs": dict(vocab.ROLE_PROGRAMS),  # GM program per role; -1 = drums (channel 10)
+        "tempo_bands": [{"name": name, "min_bpm": low, "decode_bpm": bpm} for name, low, bpm in vocab.TEMPO_BANDS],
+        "meters": list(vocab.METERS),
+        "grammar": {src: list(dst) for src, dst in next_rules(types).items()},
+    }
+
+
 def export_metadata(loaded: Any, cache_layout: list[dict], extra: dict | None = None) -> dict:
     """Everything a runtime needs besides the weights, as one JSON-able dict."""
     codec = loaded.codec
     meta = dict(loaded.meta or {})
     vocab = [codec.token(i) for i in range(codec.vocab_size)]
     generation = {**DEFAULT_GENERATION, **(meta.get("generation") or {})}
+    training = without_paths(meta.get("training", {}))
     return {
         "format_version": METADATA_VERSION,
         "model": meta.get("model", type(loaded.model).__name__),
         "model_config": _jsonable(meta.get("model_config", _jsonable(loaded.model.config))),
         "vocab_size": int(codec.vocab_size),
         "special_ids": {"pad": codec.pad_id, "bos": codec.bos_id, "eos": codec.eos_id},
-        "context_length": context_length(loaded.model),
+        "context_length": trained_context(loaded.model, training),  # keep prompt + generated tokens within
+        "max_positions": context_length(loaded.model),  # the most the graph accepts
         "steps_per_beat": int(getattr(codec, "steps_per_beat", 0) or 0),  # Position/Duration grid
         "generation": generation,
         "cache": cache_layout,
         "codec": codec.to_dict(),
         "vocab": vocab,
-        "training": meta.get("training", {}),
+        **conditioning(codec),
+        "training": training,
         **(extra or {}),
     }
 

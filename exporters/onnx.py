@@ -147,11 +147,11 @@ class OnnxExporter:
     backend: str = "onnx"  # declared capability: midiforge's onnx generation backend runs these files
 
     def export(self, checkpoint: Path | None, out: Path, **options: Any):
-        from midiforge.exporters.common import check_options, load_for_export
+        from midiforge.exporters.common import check_options, load_for_export, shipped_name
 
         check_options(options, {"opset", "tolerance"}, self.name)
         loaded = load_for_export(checkpoint)
-        return export_onnx(loaded, out, checkpoint=checkpoint, **options)
+        return export_onnx(loaded, out, checkpoint=checkpoint or shipped_name(), **options)
 
 
 @hookimpl

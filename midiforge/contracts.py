@@ -150,10 +150,19 @@ def drummer(name: str) -> Drummer:
 
 
 def build_model(plugin: ModelPlugin, values: dict[str, Any]) -> MidiModel:
-    """``plugin.build`` with its ``config_class`` built from ``values`` (unknown keys rejected)."""
+    """``plugin.build`` with its ``config_class`` built from ``values``: an unknown option gets the
+    "known: ..." line, and a plugin's own build error names the plugin instead of a traceback."""
+    from midiforge.errors import MidiforgeError
     from midiforge.models.base import make_config
 
-    return plugin.build(make_config(plugin.config_class, values))
+    config = make_config(plugin.config_class, values)
+    try:
+        return plugin.build(config)
+    except MidiforgeError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        name = getattr(plugin, "name", type(plugin).__name__)
+        raise MidiforgeError(f"model plugin '{name}' failed to build: {type(exc).__name__}: {exc}") from exc
 
 
 def model_exportable(name: str) -> bool:

@@ -33,6 +33,11 @@ def register_tokenizers(register: Register) -> None:
     defaults). The returned tokenizer is wrapped by :class:`midiforge.data.codec.Codec`, which adds
     midiforge's control tokens (role, key, tempo band, meter, chords), so a plugin only has to
     provide a MidiTok tokenizer. Its configuration is saved with the dataset and every checkpoint.
+
+    An optional ``params`` dict holds the plugin's own ``TokenizerConfig`` options: they are merged
+    over midiforge's defaults (the user's options override them) and saved like those. Options set
+    only inside ``create`` are not saved, so a checkpoint could decode differently later. The
+    tokens must follow REMI's Bar/Position/Pitch/Duration layout, or ``prepare`` refuses them.
     """
 
 

@@ -439,7 +439,15 @@ def evaluation_figures(report, perplexity_note: str = "") -> dict[str, Any]:
 
 def run_pipeline(options: PipelineOptions, progress=None) -> PipelineResult:
     """Run (or resume) the whole pipeline; see :class:`PipelineOptions` and docs/pipeline.md."""
-    return Pipeline(options, progress).run()
+    out = Path(options.out).expanduser()
+    created = not out.exists()
+    try:
+        return Pipeline(options, progress).run()
+    except Exception:
+        # a new run that failed before any stage wrote a result leaves no folder behind
+        if created and out.is_dir() and not any(p.is_file() and p.name != STATE_NAME for p in out.rglob("*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 __all__ = ["STAGES", "PipelineOptions", "PipelineResult", "StageOutcome", "run_pipeline"]

@@ -123,3 +123,17 @@ def test_cli_table_and_json(capsys) -> None:
     assert data["device"] in {"cpu", "cuda", "mps"}
     assert data["facts"]["versions"]["numpy"] == numpy.__version__
     assert isinstance(data["findings"], list)
+
+
+def test_rendered_fix_keeps_its_brackets(monkeypatch) -> None:
+    """rich markup used to eat ``[live]`` from ``pip install 'midiforge[live]'``."""
+    import io
+
+    from rich.console import Console
+
+    from midiforge.cli import doctor_cmd
+
+    screen = io.StringIO()
+    monkeypatch.setattr(doctor_cmd, "console", Console(file=screen, width=400))  # one row per line
+    doctor_cmd.render(diagnose(_facts(midi_problem="python-rtmidi is not installed", versions={"python-rtmidi": None})))
+    assert "pip install 'midiforge[live]'" in screen.getvalue()

@@ -147,3 +147,33 @@ def test_bad_coreml_options_fail_before_loading(tmp_path):
         export_model("coreml", tmp_path / "missing.safetensors", tmp_path / "x.mlpackage", variants="fast")
     with pytest.raises(MidiforgeError, match="compress must be one of"):
         export_model("coreml", tmp_path / "missing.safetensors", tmp_path / "x.mlpackage", compress="int3")
+
+
+def test_fp32_stateful_passes_with_the_fp16_state_tolerance(tiny_checkpoint, tmp_path):
+    """Core ML states are fp16 only, so fp32 stateful exports are held to a tolerance that says so."""
+    from midiforge.exporters.coreml import FP32_FP16_STATE_TOLERANCE
+
+    report = export_model("coreml", tiny_checkpoint, tmp_path / "M.mlpackage", variants="stateful",
+                          precision="fp32", max_len=32)
+    [check] = report.artifacts
+    assert check.tolerance == FP32_FP16_STATE_TOLERANCE and "state fp16" in check.note
+    assert report.passed and (tmp_path / "M.mlpackage").is_dir()
+
+
+def test_unconvertible_model_is_one_line_naming_the_needs(tmp_path):
+    from midiforge.exporters.coreml import Variant, convert_variant
+
+    from midiforge.errors import MidiforgeError
+
+    class Diff(torch.nn.Module):  # torch.diff has no coremltools converter
+        def forward(self, ids):
+            return torch.diff(ids.float(), dim=1)
+
+    ids_type = ct.TensorType("input_ids", shape=(1, ct.RangeDim(2, 8, default=2)), dtype=np.int32)
+    variant = Variant("stateless", Diff(), (torch.zeros(1, 3, dtype=torch.long),), [ids_type], ["logits"], [],
+                      ct.target.macOS14, {})
+    with pytest.raises(MidiforgeError) as info:
+        convert_variant(variant, "fp32")
+    message = str(info.value)
+    assert "Core ML cannot convert Diff (stateless)" in message and "torch.jit.trace" in message
+    assert "\n" not in message

@@ -121,3 +121,37 @@ def test_cli_generate_with_onnx_model_needs_no_torch(tiny_onnx, tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(list((tmp_path / "songs").glob("*.mid"))) == 2
+
+
+def test_failed_validation_exits_1_and_writes_nothing(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(out), "-O", "tolerance=1e-12"]) == 1
+    err = capsys.readouterr().err
+    assert "validation failed" in err and "nothing was written" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no model, no sidecar, no staging folder
+    out.write_bytes(b"an earlier export")
+    out.with_suffix(".json").write_text("{}")
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(out), "-O", "tolerance=1e-12"]) == 1
+    assert out.read_bytes() == b"an earlier export" and out.with_suffix(".json").read_text() == "{}"
+    report = export_model("onnx", tiny_checkpoint, out)  # the Python API publishes only what passed
+    assert report.passed and report.written and report.artifacts[0].path == out
+    assert out.stat().st_size > 1000 and json.loads(out.with_suffix(".json").read_text())["vocab_size"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx"]
+
+
+def test_metadata_has_the_client_contract_and_no_machine_paths(tiny_checkpoint):
+    """What an onnxruntime-only client needs (docs/export.md), the trained window, no absolute paths."""
+    from types import SimpleNamespace
+
+    from midiforge.exporters.common import export_metadata, load_for_export
+
+    loaded = load_for_export(tiny_checkpoint)
+    training = {"data": ["/home/someone/data/chorales"], "config": {"seq_len": 256, "out": "/home/someone/runs/x"}}
+    meta = export_metadata(SimpleNamespace(codec=loaded.codec, model=loaded.model,
+                                           meta={**loaded.meta, "training": training}), [])
+    assert meta["context_length"] == 256 and meta["max_positions"] == 1024
+    assert meta["training"]["data"] == ["chorales"] and meta["training"]["config"]["out"] == "x"
+    assert "/home/someone" not in json.dumps(meta)
+    assert meta["role_programs"]["bass"] == 32 and [b["name"] for b in meta["tempo_bands"]] == ["slow", "mid", "fast"]
+    assert meta["grammar"]["Bar"] == ["Chord"] and meta["grammar"]["Position"] == ["Program"]
+    assert meta["prompt"].startswith("BOS Role_")

@@ -55,16 +55,28 @@ def test_wheel_has_no_generic_top_level_names(wheel):
         assert f"midiforge/assets/{asset.name}" in names, asset.name
 
 
-def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A fresh venv with the wheel installed; returns the venv folder."""
+    venv = tmp_path_factory.mktemp("installed") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
     # Dependencies come from this environment (no network, no GBs of torch again); midiforge from the wheel.
-    site = subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                   text=True).strip()
-    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    Path(_site(py), "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
                    timeout=300, capture_output=True)
+    return venv
+
+
+def _site(py: Path) -> str:
+    return subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   text=True).strip()
+
+
+def test_wheel_installs_into_a_fresh_venv_and_runs(installed, tmp_path):
+    venv = installed
+    py = venv / "bin" / "python"
+    site = _site(py)
     check = (
         "import importlib.util, midiforge, midiforge.plugins.styles, midiforge.exporters.onnx;"
         f"assert midiforge.__file__.startswith({site!r}), midiforge.__file__;"
@@ -78,3 +90,19 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr
     names = {p["name"] for p in json.loads(proc.stdout)["plugins"]}
     assert {"harmonic", "music-transformer", "onnx", "remi"} <= names
+
+
+def test_wheel_exports_the_shipped_model_and_generates_with_it(installed, tmp_path):
+    """The default checkpoint is found through the installed package, not the source tree."""
+    work = tmp_path / "work"  # away from the checkout, so nothing can come from the source tree
+    work.mkdir()
+    midiforge = str(installed / "bin" / "midiforge")
+    proc = subprocess.run([midiforge, "export", "onnx", "-o", "m.onnx"], capture_output=True, text=True,
+                          timeout=600, cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert (work / "m.onnx").is_file() and (work / "m.json").is_file()
+    proc = subprocess.run([midiforge, "generate", "melody", "--backend", "onnx", "--model", "m.onnx", "--n", "1",
+                           "--bars", "2", "--seed", "1", "-o", "out"], capture_output=True, text=True, timeout=600,
+                          cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((work / "out").rglob("*.mid"))) == 1

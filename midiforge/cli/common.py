@@ -23,9 +23,18 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+class _Progress(Progress):
+    """A run that fails ends with its one-line error, not with a stale progress bar above it."""
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.live.transient = True
+        super().__exit__(exc_type, exc, tb)
+
+
 def progress(transient: bool = False) -> Progress:
     """A rich progress bar in midiforge's house style."""
-    return Progress(
+    return _Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -45,12 +54,17 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
     """Run the click group; turn expected failures into one clear line and a non-zero exit."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        group.main(args=argv, prog_name="midiforge", standalone_mode=False)
-        return 0
+        # standalone_mode=False: click returns (not raises) the code of a ``click.exceptions.Exit``
+        result = group.main(args=argv, prog_name="midiforge", standalone_mode=False)
+        return result if isinstance(result, int) else 0
     except click.exceptions.Abort:
         err_console.print("[red]Aborted.[/red]")
         return 130
     except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:  # one line, like every other error, instead of usage + hint + error
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        err_console.print(f"[red]Error:[/red] {escape(exc.format_message())}{where}", soft_wrap=True)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
@@ -73,7 +87,7 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
             traceback.print_exc()
         else:
             err_console.print(
-                f"[red]Error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                f"[red]Error:[/red] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)",
                 soft_wrap=True,
             )
         return 1

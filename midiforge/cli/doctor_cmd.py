@@ -52,6 +52,7 @@ def render(report: Report) -> None:
         problems.add_column(column)
     for finding in report.findings:
         style = _STYLE[finding.severity]
+        # escaped: fixes such as pip install 'midiforge[live]' must not lose their brackets to rich markup
         problems.add_row(f"[{style}]{finding.severity}[/{style}]", escape(finding.problem), escape(finding.fix))
     console.print(problems)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console
+from midiforge.cli.common import console
 from midiforge.errors import MidiforgeError
 from midiforge.registry import registry
 
@@ -64,7 +64,7 @@ def command(format: str, checkpoint: Path | None, out: Path | None, options: tup
 
     The exported model is run on real token sequences and its logits compared with PyTorch's, for
     the whole-sequence pass and for one incremental step; the command fails (exit 1) when they
-    differ by more than the stated tolerance.
+    differ by more than the stated tolerance, and then writes nothing (a file already at -o is kept).
     """
     from midiforge.exporters.api import export_model
 
@@ -75,6 +75,10 @@ def command(format: str, checkpoint: Path | None, out: Path | None, options: tup
         report = export_model(format, checkpoint, out, **kwargs)
     console.print(report_table(report))
     if not report.passed:
-        err_console.print("[red]Validation failed:[/red] the exported model's logits differ from PyTorch's beyond tolerance.")
-        raise click.exceptions.Exit(1)
+        where = ", ".join(str(a.path) for a in report.artifacts) or str(out)
+        raise MidiforgeError(
+            f"validation failed: the exported model's logits differ from PyTorch's by up to "
+            f"{max(report.max_abs_err_full, report.max_abs_err_step):.1e} (tolerance {report.tolerance:.0e}); "
+            f"nothing was written to {where}"
+        )
     console.print(f"[green]Exported[/green] {', '.join(str(p) for p in report.paths)}")

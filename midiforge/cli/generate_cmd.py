@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from midiforge.cli.common import console, err_console, progress
+from midiforge.cli.model_options import check_sampling
 
 
 class BarCounter:
@@ -24,6 +25,17 @@ class BarCounter:
 
     def bars(self, row: int, first_bar: int, bars: list) -> None:
         self.bar.advance(self.task, len(bars))
+
+
+def _typed() -> frozenset[str]:
+    """The options the user typed (or set through the environment), so a style can tell them from
+    defaults: ``--tempo 120`` is a wish, the default 120 is not."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    typed = {name for name in ctx.params
+             if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    return frozenset("seconds" if name == "preset" else name for name in typed)
 
 
 @click.command("generate")
@@ -71,15 +83,20 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
 
     contracts.style(style)  # an unknown style names the plugins that failed to load, and why
     if n < 1:
-        raise MidiforgeError("--n-clips must be at least 1")
-    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
-        raise MidiforgeError("--temperature must be >= 0, --top-p in (0, 1], --top-k >= 0")
+        raise MidiforgeError(f"--n-clips must be at least 1, got {n}")
+    check_sampling(temperature, top_k, top_p)
+    if tempo <= 0:
+        raise MidiforgeError(f"--tempo must be positive, got {tempo:g}")
+    if bars is not None and bars < 1:
+        raise MidiforgeError(f"--bars must be at least 1, got {bars}")
+    if seconds is not None and seconds <= 0:
+        raise MidiforgeError(f"--seconds must be positive, got {seconds:g}")
     sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p,
                               repetition_penalty=repetition_penalty, seed=seed)
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
                            section_bars=section_bars, drums=drums, drummer=drummer, role=role, groove=groove,
-                           density=density, vary_repeats=vary_repeats)
+                           density=density, vary_repeats=vary_repeats, given=_typed())
     settings = dict(out=out, model=model, backend=backend, device=device, preview=preview, overwrite=overwrite)
     if live_port is None:
         with progress(transient=True) as bar:
@@ -93,13 +110,17 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
             result, report = generate_live(style, options, port_name=live_port or None, **settings)
         err_console.print(f"played {report.notes} notes live"
                           + (f"; the music waited {report.stalls}x for the model" if report.stalls else ""))
-    table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
+    folders = sorted({str(path.parent) for path in result.files})
+    table = Table(title=f"{len(result.files)} files in {', '.join(folders)} ({result.seconds:.2f} s, "
+                        f"{result.backend} backend)")
     with_drums = any("drums" in piece.meta for piece in result.pieces)
-    for col in ("file", "key", "groove", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
+    # the file name is never cut: the folder is in the title, and the other columns wrap instead
+    table.add_column("file", no_wrap=True, min_width=max((len(p.name) for p in result.files), default=4))
+    for col in ("key", "groove", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
         table.add_column(col)
     for path, piece in zip(result.files, result.pieces, strict=True):
         chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
-        row = [str(path), piece.meta.get("key", ""), piece.meta.get("groove", ""), f"{piece.meta.get('tempo', 0):.0f}",
+        row = [path.name, piece.meta.get("key", ""), piece.meta.get("groove", ""), f"{piece.meta.get('tempo', 0):.0f}",
                str(piece.meta.get("bars", "")), chords_text[:60]]
         if with_drums:
             row.append(f"{piece.meta.get('drum_notes', 0)} notes ({piece.meta.get('drums', 'none')})")

@@ -16,6 +16,18 @@ def sampling_options(fn):
     return fn
 
 
+def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    """Out-of-range sampling options fail before any model is loaded."""
+    from midiforge.errors import MidiforgeError
+
+    if not temperature > 0:
+        raise MidiforgeError(f"--temperature must be > 0, got {temperature:g} (0.1 is nearly greedy)")
+    if not 0 < top_p <= 1:
+        raise MidiforgeError(f"--top-p must be in (0, 1], got {top_p:g}")
+    if top_k < 0:
+        raise MidiforgeError(f"--top-k must be >= 0, got {top_k}")
+
+
 def model_options(fn):
     fn = click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True,
                       help="Inference runtime (auto = the fastest available).")(fn)
@@ -39,6 +51,7 @@ def rewrite_song(song, out, status: str, rewrite, temperature, top_k, top_p, see
     from midiforge.generation.pieces import free_names
     from midiforge.generation.sampler import SamplingConfig
 
+    check_sampling(temperature, top_k, top_p)
     score = load_song(song)
     engine = Engine.load(model, backend=backend)
     sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from midiforge.cli.common import console, err_console
@@ -52,4 +53,4 @@ def command(as_json: bool) -> None:
     for note in reg.notes:
         err_console.print(note, soft_wrap=True)
     for p in problems:
-        err_console.print(f"[yellow]Plugin problem[/yellow] {p['plugin']}: {p['problem']}", soft_wrap=True)
+        err_console.print(f"[yellow]Plugin problem[/yellow] {escape(p['plugin'])}: {escape(p['problem'])}", soft_wrap=True)

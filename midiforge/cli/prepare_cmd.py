@@ -22,6 +22,14 @@ def _transpose_range(text: str) -> tuple[int, int]:
     return low, high
 
 
+def _check_tokenizer(name: str, params: dict) -> None:
+    """Refuse, before any work, a tokenizer whose tokens generation could not turn into notes."""
+    from midiforge.data.codec import Codec
+    from midiforge.generation.grammar import check_tokenizer
+
+    check_tokenizer(Codec(name, params))
+
+
 def stage_updater(bar: Progress, labels: dict[str, str]) -> Callable[[str, int, int], None]:
     """A ``progress(stage, done, total)`` callback showing one bar per stage."""
     tasks: dict[str, TaskID] = {}
@@ -71,7 +79,7 @@ def print_summary(summary: PrepareSummary) -> None:
     help="Dataset folder [default: datasets/<corpus or folder name>].",
 )
 @click.option("--limit", type=int, help="Use only the first N files of the corpus (folk has ~11,500 tunes).")
-@click.option("--tokenizer", default="remi", show_default=True, help="Tokenizer plugin (bar-based: remi).")
+@click.option("--tokenizer", default="remi", show_default=True, help="Tokenizer plugin (see `midiforge plugins`; it must produce REMI-style Bar/Position tokens).")
 @click.option("--max-seq-len", default=512, show_default=True, help="Maximum tokens per training example.")
 @click.option(
     "--transpose",
@@ -134,6 +142,7 @@ def command(
         seed=seed,
         max_file_mb=max_file_mb,
     )
+    _check_tokenizer(tokenizer, options.tokenizer_params)
     if out is None:
         name = corpus if corpus and path is None else (Path(path).resolve().name if path else "dataset")
         out = Path("datasets") / (f"{name}-{limit}" if limit else name)

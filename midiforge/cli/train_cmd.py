@@ -19,10 +19,10 @@ from midiforge.training.config import build_config, field_defaults, read_config_
 
 DEFAULTS = field_defaults()
 
-#: option name -> (TrainConfig field, click type, help)
+#: option flags (space-separated) -> (TrainConfig field, click type, help)
 OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--model", "model", str, "Model plugin (see `midiforge plugins`)."),
-    ("--out", "out", click.Path(), "Output folder (checkpoints, metrics, plots, samples)."),
+    ("-o --out", "out", click.Path(), "Output folder (checkpoints, metrics, plots, samples)."),
     ("--epochs", "epochs", int, "Passes over the training split."),
     ("--max-steps", "max_steps", int, "Stop after N optimizer steps (0 = no limit)."),
     ("--max-minutes", "max_minutes", float, "Stop after this much wall time (0 = no limit)."),
@@ -88,8 +88,8 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _add_options(func):
-    for flag, name, kind, text in reversed(OPTIONS):
-        func = click.option(flag, name, type=kind, default=None, help=f"{text} [default: {DEFAULTS[name]}]")(
+    for flags, name, kind, text in reversed(OPTIONS):
+        func = click.option(*flags.split(), name, type=kind, default=None, help=f"{text} [default: {DEFAULTS[name]}]")(
             func
         )
     return func

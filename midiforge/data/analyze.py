@@ -24,6 +24,7 @@ from midiforge.data.midi_io import BadMidi, LoadLimits, load_score
 from midiforge.data.roles import find_roles
 from midiforge.data.sources import resolve_source
 from midiforge.data.workers import WorkerDied, run_jobs
+from midiforge.errors import MidiforgeError
 from midiforge.music.keys import estimate_key
 
 ProgressFn = Callable[[str, int, int], None]
@@ -232,6 +233,9 @@ def analyze(
         corpus=source.corpus, files=infos, summary=summarize(infos), pitch_histogram=histogram.tolist()
     )
     report.summary["seconds"] = round(time.perf_counter() - started, 2)
+    if not report.summary["ok"]:  # an analysis of nothing is a failure, not an empty report
+        reasons = ", ".join(f"{n} x {why}" for why, n in report.summary["skip_reasons"].items())
+        raise MidiforgeError(f"no file could be analyzed ({reasons}); nothing written")
     if out is not None:
         out = claim_folder(Path(out), overwrite)
         try:

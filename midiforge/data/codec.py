@@ -107,10 +107,14 @@ class Codec:
         from midiforge import registry
 
         self.tokenizer_name = tokenizer
+        plugin = registry.get("tokenizer", tokenizer)
         merged = copy.deepcopy(DEFAULT_TOKENIZER_PARAMS)
+        # a plugin's own options (its ``params`` dict) are merged here, so they are saved with the
+        # dataset and every checkpoint like the user's (which override them)
+        merged.update(copy.deepcopy(dict(getattr(plugin, "params", None) or {})))
         merged.update(copy.deepcopy(dict(params or {})))
         self.params = merged
-        self.tokenizer = registry.get("tokenizer", tokenizer).create(copy.deepcopy(merged))
+        self.tokenizer = plugin.create(copy.deepcopy(merged))
         if isinstance(self.tokenizer.vocab, list):
             raise MidiforgeError(
                 f"tokenizer '{tokenizer}' makes compound tokens (one vector per note); midiforge's "

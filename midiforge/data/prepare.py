@@ -238,6 +238,7 @@ def prepare_dataset(
     if workers < 1:
         raise MidiforgeError(f"--workers must be at least 1, got {workers}")
     out = Path(out)
+    created = not out.exists()
     codec = Codec(options.tokenizer, options.tokenizer_params)
     source = resolve_source(
         path, corpus, limit, workers, (lambda d, t: progress("convert", d, t)) if progress else None
@@ -251,7 +252,12 @@ def prepare_dataset(
     results = {f: work / f"{_file_key(f)}.npz" for f in source.files}
     jobs = [(str(f), str(r)) for f, r in results.items() if not r.exists()]
     lost = _run_workers(jobs, codec, options, source.roles, workers, progress)
-    summary = assemble(out, codec, source, results, options, lost)
+    try:
+        summary = assemble(out, codec, source, results, options, lost)
+    except NothingUsable:
+        if created:  # a run that made nothing leaves nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     summary.resumed = len(source.files) - len(jobs)
     summary.seconds = round(time.perf_counter() - started, 2)
     meta_path = out / "meta.json"
@@ -259,6 +265,10 @@ def prepare_dataset(
     meta["summary"] = summary.to_dict()
     atomic.write_text(meta_path, json.dumps(meta, indent=2))
     return summary
+
+
+class NothingUsable(MidiforgeError):
+    """Every file was skipped: there is no dataset to write."""
 
 
 def assemble(
@@ -277,10 +287,9 @@ def assemble(
     ok = [f for f, info in infos.items() if info["status"] == "ok"]
     if not ok:
         reasons = Counter(info["reason"] for info in infos.values())
-        listed = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(3))
-        more = f"; {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
-        raise MidiforgeError(
-            f"no usable file: all {len(infos)} were skipped ({listed}{more}); no dataset was written"
+        raise NothingUsable(
+            f"no file could be prepared ({', '.join(f'{n} x {why}' for why, n in reasons.most_common())}); "
+            "no dataset written"
         )
     val_names = split_files([source.relative(f) for f in ok], options.val_fraction, options.seed)
     writers = {s: SplitWriter(out, s) for s in ("train", "val")}

@@ -7,6 +7,7 @@ folder, a single file or a registered corpus name.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,6 +230,7 @@ def load_pieces(files: Iterable[Path], source: str, on_file=None) -> PieceSet:
         if on_file is not None:
             on_file(path)
     if not pieces:
-        first = next(iter(skipped.values()), "no notes")
-        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files is usable (first: {first})")
+        reasons = Counter(skipped.values()).most_common(3)
+        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files is usable "
+                             f"({', '.join(f'{n} x {why}' for why, n in reasons)})")
     return PieceSet(source, pieces, skipped)

@@ -63,8 +63,35 @@ def generate_pieces(
     style_obj = contracts.style(style)
     engine = engine or Engine.load(model, backend=backend, device=device)
     start = time.perf_counter()
-    pieces = style_obj.generate(engine, options)
+    pieces = run_style(style, style_obj, engine, options)
     return GenerateResult([], pieces, time.perf_counter() - start, engine.backend_name, engine.model_path)
+
+
+def run_style(style: str, style_obj, engine, options: StyleOptions) -> list[Piece]:
+    """Run a style plugin. A third-party style's failure names its plugin (one line; ``--debug``
+    shows the traceback); a piece without a single note is an error, never an empty file."""
+    from midiforge.errors import MidiforgeError, PluginError
+    from midiforge.registry import registry
+
+    entry = registry().entries["style"].get(style)
+    third_party = entry is not None and entry.distribution != "midiforge"
+    try:
+        pieces = style_obj.generate(engine, options)
+    except Exception as exc:
+        if not third_party:
+            raise
+        source = " ".join(filter(None, (entry.distribution, entry.version)))
+        plugin = f"plugin {entry.plugin} ({source})"
+        what = str(exc) if isinstance(exc, MidiforgeError) else f"{type(exc).__name__}: {exc}"
+        raise PluginError(f"style '{style}' of {plugin} failed: {what}") from exc
+    empty = [p for p in pieces if not any(len(track.notes) for track in p.score.tracks)]
+    if empty:
+        raise MidiforgeError(
+            f"style '{style}' produced {len(empty)} of {len(pieces)} pieces without a single note, so nothing "
+            f"was written (the model's tokens decode to no notes: is it trained with a tokenizer midiforge's "
+            f"grammar supports?)"
+        )
+    return pieces
 
 
 def write_result(

@@ -33,7 +33,29 @@ REMI_NEXT: dict[str, tuple[str, ...]] = {
 }
 
 
-def _strict_bar_header(present: set[str]) -> dict[str, tuple[str, ...]]:
+#: MidiTok token types the grammar handles besides those in REMI_NEXT
+_KNOWN_EXTRA = {"Velocity", "PitchDrum"}
+
+
+def check_tokenizer(codec) -> None:
+    """Refuse a codec whose tokens this REMI grammar cannot sample: the sampler would never reach a
+    note and every generated file would be empty (a TimeShift-based tokenizer such as PerTok)."""
+    from midiforge.errors import MidiforgeError
+
+    # only the tokenizer's own tokens: the codec's control tokens are midiforge's (prefix, chords)
+    types = {str(t) for t in codec.type_of[: getattr(codec, "base_size", len(codec.type_of))]}
+    unknown = sorted(types - set(REMI_NEXT) - _KNOWN_EXTRA)
+    missing = sorted({"Bar", "Position", "Pitch", "Duration"} - types)
+    if unknown or missing:
+        problem = ", ".join(filter(None, [f"makes {'/'.join(unknown)} tokens" if unknown else "",
+                                          f"has no {'/'.join(missing)} tokens" if missing else ""]))
+        raise MidiforgeError(
+            f"tokenizer '{codec.tokenizer_name}' {problem}; midiforge's sampling grammar needs REMI's "
+            "Bar/Position/Pitch/Duration token stream, so it could not generate a single note (use remi)"
+        )
+
+
+def next_rules(present: set[str]) -> dict[str, tuple[str, ...]]:
     """midiforge's codec writes ``Bar Chord TimeSig`` at every bar: make that header mandatory
     (so an asked chord can always be forced) when the vocabulary has those tokens."""
     rules = dict(REMI_NEXT)
@@ -88,6 +110,7 @@ class Grammar:
     def from_codec(cls, codec) -> Grammar:
         from midiforge.music.chords import Chord
 
+        check_tokenizer(codec)
         types = [str(t) for t in codec.type_of]
         V = len(types)
         names = sorted(set(types) | set(REMI_NEXT) | {"EOS", "Velocity", "PitchDrum"})
@@ -98,7 +121,7 @@ class Grammar:
         type_idx[eos_id] = index["EOS"]
         value = np.asarray(codec.value_of, np.int64)
         next_ok = np.zeros((len(names), V), bool)
-        for src, dsts in _strict_bar_header(set(types)).items():
+        for src, dsts in next_rules(set(types)).items():
             for dst in dsts:
                 next_ok[index[src]] |= type_idx == index[dst]
         is_ = {n: type_idx == index[n] for n in ("Pitch", "PitchDrum", "Position", "Program", "Chord")}

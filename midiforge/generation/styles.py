@@ -69,6 +69,7 @@ class StyleOptions:
     groove: str | None = None  # groove family ("bossa"); None = one drawn per piece for the meter
     density: str | None = None  # "sparse" | "medium" | "busy"; None = medium
     vary_repeats: bool = False  # songs: a repeated section comes back varied, not identical
+    given: frozenset[str] = frozenset()  # the options the user typed (CLI names, e.g. "tempo"); the rest are defaults
 
     @property
     def seed(self) -> int | None:
