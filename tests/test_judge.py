@@ -100,3 +100,15 @@ def test_model_drums_are_recognised_by_their_marker(tmp_path):
 
 def test_summary_of_nothing_is_empty_not_an_error():
     assert summarize([])["files"] == 0
+
+
+def test_the_files_key_signature_decides_the_tonic():
+    from midiforge.music.keys import ALL_KEYS, key_from_signature, key_signature, parse_key
+
+    assert all(key_from_signature(*key_signature(k)) == k for k in ALL_KEYS)
+    assert key_from_signature(7, 0) == parse_key("C# major") and key_from_signature(-6, 0) == parse_key("F# major")
+    score = _song(["Am", "F", "C", "Am"], [AM, F, C, AM], [45, 41, 36, 45])
+    score.key_signatures.append(symusic.KeySignature(0, 0, 1))  # A minor
+    assert judge_score(score, "a.mid").ends_on_tonic
+    score.key_signatures[0] = symusic.KeySignature(0, 1, 0)  # G major: Am is not its tonic
+    assert not judge_score(score, "g.mid").ends_on_tonic

@@ -22,7 +22,7 @@ import numpy as np
 import symusic
 
 from midiforge.music.chords import Chord, recognize_chord
-from midiforge.music.keys import estimate_key
+from midiforge.music.keys import estimate_key, key_from_signature
 
 NC = "N.C."
 
@@ -186,9 +186,13 @@ def judge_score(score: symusic.Score, name: str, asked: Sequence[Chord] | None =
             if p is None or not p.window(t0, t1).any():
                 fig.section_missing_part = True
     pitched = [p for r, p in parts.items() if r != "drums" and len(p)]
-    if pitched:
-        key = estimate_key(np.concatenate([p.pitch for p in pitched]),
-                           np.concatenate([p.end - p.start for p in pitched]))
+    if pitched:  # the file's key signature (midiforge writes one), else the key the notes suggest
+        if len(score.key_signatures):
+            ks = score.key_signatures[0]
+            key = key_from_signature(int(ks.key), int(ks.tonality))
+        else:
+            key = estimate_key(np.concatenate([p.pitch for p in pitched]),
+                               np.concatenate([p.end - p.start for p in pitched]))
         last = chords[n_bars - 1][-1][1] if chords[n_bars - 1] else None
         fig.ends_on_tonic = last is not None and last.root_pc == key.tonic_pc
     fig.beats = n_bars * num

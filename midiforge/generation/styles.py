@@ -346,7 +346,8 @@ def chords_of(tokens: list[int], engine: Engine) -> list[str]:
     return out
 
 
-def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles: list[str], markers: list[str] | None = None):
+def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles: list[str], markers: list[str] | None = None,
+                 key: Key | None = None):
     """Decode, then set tempo/meter, role names, GM programs, monophony and chord markers.
 
     Every role gets its track, in role order, even when the model left it empty: MIDI channels
@@ -377,6 +378,10 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
         track.is_drum = role == "drums"
         tracks[role] = track
     score.tracks = [tracks[role] for role in by_program.values()]
+    if key is not None:
+        from midiforge.music.keys import key_signature
+
+        score.key_signatures = [symusic.KeySignature(0, *key_signature(key), ttype="tick")]
     if markers:
         bar_ticks = tpq * options.beats_per_bar()
         score.markers = [symusic.TextMeta(i * bar_ticks, text, ttype="tick") for i, text in enumerate(markers)]
@@ -452,7 +457,7 @@ def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[
                 for key, groove in zip(keys, grooves, strict=True)]
 
     def render(row: int, body: list[int], markers: list[str] | None = None):
-        return finish_score(engine, prefixes[row] + body, options, roles, markers=markers)
+        return finish_score(engine, prefixes[row] + body, options, roles, markers=markers, key=keys[row])
 
     return render
 

@@ -129,3 +129,21 @@ def estimate_key(
     if len(pitches) == 0:
         return ALL_KEYS[0]
     return ALL_KEYS[int(np.argmax(key_correlations(pitch_class_histogram(pitches, durations))))]
+
+
+#: Sharps (positive) or flats (negative) of each major key's signature, by tonic pitch class.
+_MAJOR_SHARPS = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
+
+
+def key_signature(key: Key) -> tuple[int, int]:
+    """(sharps or -flats, 0 major / 1 minor): a MIDI key-signature event, so DAWs show the key."""
+    major_pc = key.tonic_pc if key.mode == "major" else (key.tonic_pc + 3) % 12
+    return _MAJOR_SHARPS[major_pc], int(key.mode == "minor")
+
+
+def key_from_signature(sharps: int, minor: int) -> Key:
+    """The inverse of :func:`key_signature`."""
+    if sharps not in _MAJOR_SHARPS:  # 7 sharps (C#) and 6 or 7 flats (Gb, Cb) spell keys of the table
+        sharps += -12 if sharps > 0 else 12
+    major_pc = _MAJOR_SHARPS.index(sharps)
+    return Key(major_pc, "major") if not minor else Key((major_pc + 9) % 12, "minor")
