@@ -148,3 +148,15 @@ def test_preview_writes_wav_and_piano_roll(engine, tmp_path):
     with wave.open(str(midi.with_suffix(".wav"))) as w:
         assert w.getframerate() == 22050 and w.getnframes() > 22050  # two bars at 120 bpm = 4 s
     assert midi.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_repeated_ngrams_are_banned_per_row():
+    from midiforge.generation.sampler import _ban_repeated_ngrams
+
+    # row 0: pitches 5 6 7 5 6 (a -1 gap is not a pitch): after "5 6" came 7, so 7 is banned
+    # row 1: 5 6 then 6 5: no earlier "6 5", nothing banned; row 2: too short for a 3-gram
+    recent = np.array([[5, -1, 6, 7, 5, 6], [-1, -1, 5, 6, 6, 5], [-1, -1, -1, -1, 5, 6]])
+    x = np.zeros((3, 10))
+    _ban_repeated_ngrams(x, recent, 3)
+    assert np.isneginf(x[0]).tolist() == [i == 7 for i in range(10)]
+    assert not np.isneginf(x[1:]).any()

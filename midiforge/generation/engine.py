@@ -17,7 +17,8 @@ from midiforge.generation.grammar import Grammar
 from midiforge.generation.sampler import Request, Sampler, SamplingConfig
 
 DEFAULT_MODEL_NAME = "default.safetensors"
-
+#: part of the cached export's name: bump when the exported graph changes (2: fused attention)
+ONNX_EXPORT_REVISION = 2
 
 
 def default_model_path() -> Path:
@@ -128,7 +129,7 @@ def _cached_onnx_export(checkpoint: Path, required: bool) -> Path | None:
     from midiforge.paths import cache_dir
 
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
-    target = cache_dir("onnx") / f"{checkpoint.stem}-{digest}.onnx"
+    target = cache_dir("onnx") / f"{checkpoint.stem}-{digest}-r{ONNX_EXPORT_REVISION}.onnx"
     if target.exists():
         return target
     try:

@@ -119,41 +119,40 @@ class Sampler:
         g, B = self.g, len(reqs)
         rng = np.random.default_rng(cfg.seed)
         masks = self._static_masks(reqs)
-        st = _State.fresh(B, len(g.programs))
+        plans = _PlanTables.build(g, reqs)
+        st = _State.fresh(B, len(g.programs), plans.n_spans)
         prompts = [list(r.prompt) for r in reqs]
         # Feed the common prompt length in one call; the rest of longer prompts is forced token by
         # token inside the loop, so every row's cache always holds exactly its own sequence.
         common = min(len(p) for p in prompts)
         state = self.backend.start(B)
         logits, state = self.backend.step(np.asarray([p[:common] for p in prompts], np.int64), state)
-        pending = [p[common:] for p in prompts]
+        pending = _Pending([p[common:] for p in prompts], g.pad_id)
         for b, p in enumerate(prompts):
             st.replay(g, b, p[:common])
-        st.bars_at_start = st.bar.copy()
-        for b in range(B):  # bars still to be forced count as prompt bars
-            st.bars_at_start[b] += sum(1 for tok in pending[b] if g.type_idx[tok] == g.T_BAR)
-        out: list[list[int]] = [[] for _ in range(B)]
-        max_tokens = max(r.max_tokens for r in reqs) + max(len(p) for p in pending)
+        st.bars_at_start = st.bar + pending.count(g.type_idx == g.T_BAR)  # bars still to force are prompt bars
+        max_tokens = max(r.max_tokens for r in reqs) + pending.longest
+        out = np.zeros((B, max_tokens), np.int64)  # generated tokens, row b's first n_out[b]
+        n_out = np.zeros(B, np.int64)
         n_bars = np.asarray([r.n_bars for r in reqs])
         max_pos = np.asarray([r.steps_per_bar for r in reqs])
+        tables = self._step_tables(masks, max_pos)
         needs_history = cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram_size > 1
         recent = np.full((B, max(cfg.repetition_window, 1)), -1, np.int64) if needs_history else None
+        rows = np.arange(B)
         for t in range(max_tokens):
-            forced = np.asarray([bool(q) for q in pending])
-            allowed = self._allowed(reqs, st, masks, n_bars, max_pos)
+            allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
             tok = _sample(logits, allowed, cfg, rng, recent, g)
-            for b in np.nonzero(forced)[0]:
-                tok[b] = pending[b].pop(0)
+            forced = pending.force(tok)
             # Finishing: EOS, or a Bar that would start one bar too many.
             bars_done = st.bar - st.bars_at_start
             finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
             finishing |= t == max_tokens - 1
-            finishing &= ~forced
-            for b in np.nonzero(~st.done & ~forced)[0]:
-                if finishing[b]:
-                    st.done[b] = True
-                else:
-                    out[b].append(int(tok[b]))
+            live = ~st.done & ~forced
+            keep = live & ~finishing
+            out[rows[keep], n_out[keep]] = tok[keep]
+            n_out += keep
+            st.done |= live & finishing
             if st.done.all():
                 break
             tok = np.where(st.done, g.pad_id, tok)
@@ -162,15 +161,26 @@ class Sampler:
                 recent[:, :-1] = recent[:, 1:]
                 recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
             logits, state = self.backend.step(tok[:, None].astype(np.int64), state)
-        return [g.strip_incomplete(seq) for seq in out]
+        return [g.strip_incomplete(out[b, : n_out[b]].tolist()) for b in range(B)]
 
-    def _allowed(self, reqs, st: _State, masks, n_bars, max_pos) -> np.ndarray:
+    def _step_tables(self, masks, max_pos: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-row masks precomputed for every grammar state, so a step only gathers rows.
+
+        ``base[b, type]``: what the grammar allows after a token of ``type``, and the request's
+        fixed rules (meter, parts); ``pos[b, pos + 1]``: Position tokens strictly after ``pos``
+        and inside row b's bar (non-Position tokens always pass).
+        """
         g = self.g
-        allowed = g.next_ok[st.last_type].copy()  # [B, V] grammar
-        # Position strictly increases inside a bar and stays inside the bar.
-        pos_ok = ~g.is_position | ((g.value[None, :] > st.pos[:, None]) & (g.value[None, :] < max_pos[:, None]))
-        allowed &= pos_ok
-        allowed &= masks["static_ok"]
+        base = g.next_ok[None, :, :] & masks["static_ok"][:, None, :]
+        last = np.arange(-1, int(max_pos.max()) + 1)[None, :, None]  # the current position, -1 = none yet
+        pos = ~g.is_position | ((g.value > last) & (g.value < max_pos[:, None, None]))
+        return {"base": base, "pos": pos}
+
+    def _allowed(self, st: _State, masks, tables, plans: _PlanTables, n_bars, max_pos) -> np.ndarray:
+        g, rows = self.g, np.arange(len(st.done))
+        # Grammar and fixed rules; Position strictly increases inside a bar and stays inside it.
+        pos_row = np.clip(st.pos + 1, 0, tables["pos"].shape[1] - 1)
+        allowed = tables["base"][rows, st.last_type] & tables["pos"][rows, pos_row]
         # Programs: only the parts asked for; a monophonic part once per position.
         if g.has_programs:
             allowed[:, masks["program_ids"]] &= ~st.mono_used
@@ -179,34 +189,16 @@ class Sampler:
         if len(pitch_rows):
             prog_j = np.maximum(st.prog[pitch_rows], 0)
             allowed[pitch_rows] &= masks["pitch_by_prog"][pitch_rows, prog_j] | ~(g.is_pitch | g.is_drum_pitch)
-            for b in pitch_rows:
-                plan = reqs[b].chords
-                if plan is None:
-                    continue
-                prog = g.programs[max(st.prog[b], 0)] if g.programs else -1
-                mode = plan.follow_programs.get(prog)
-                if mode is None:
-                    continue
-                t_grid = (st.bar[b] - st.bars_at_start[b] - 1) * max_pos[b] + max(st.pos[b], 0)
-                k = max(int(np.searchsorted(plan.starts, t_grid, side="right")) - 1, 0)
-                if plan.pitch_classes[k] is None:
-                    continue
-                pcs = {plan.roots[k]} if (mode == "root" and st.first_in_span(b, (prog, k))) else plan.pitch_classes[k]
-                chord_mask = ~g.is_pitch | np.isin(g.value % 12, list(pcs))
-                if (allowed[b] & chord_mask & g.is_pitch).any():
-                    allowed[b] &= chord_mask
-                    st.mark_span(b, (prog, k))
+            if plans.any:
+                self._follow_chords(allowed, st, plans, pitch_rows, prog_j, max_pos)
         # Chord token after each Bar: forced when asked, else any chord in key.
         chord_rows = np.nonzero(g.next_is_chord[st.last_type])[0]
-        for b in chord_rows:
-            plan = reqs[b].chords
-            bar_i = int(st.bar[b] - st.bars_at_start[b]) - 1
-            forced = -1 if plan is None else plan.chord_token_ids[min(max(bar_i, 0), len(plan.chord_token_ids) - 1)]
-            if forced >= 0:
-                allowed[b] &= ~g.is_chord
-                allowed[b, forced] = True
-            else:
-                allowed[b] &= ~g.is_chord | masks["chord_ok"][b]
+        if len(chord_rows):
+            bar_i = np.clip(st.bar[chord_rows] - st.bars_at_start[chord_rows] - 1, 0, plans.bar_chord.shape[1] - 1)
+            forced = plans.bar_chord[chord_rows, bar_i]
+            free = forced < 0
+            allowed[chord_rows] &= ~g.is_chord | (masks["chord_ok"][chord_rows] & free[:, None])
+            allowed[chord_rows[~free], forced[~free]] = True
         # No EOS before the asked number of bars; the Bar that would exceed is allowed (it ends the piece).
         bars_done = st.bar - st.bars_at_start
         allowed[:, g.eos_id] &= (bars_done >= n_bars) & masks["may_end"]
@@ -219,6 +211,102 @@ class Sampler:
         allowed[empty, g.eos_id] = True
         return allowed
 
+    def _follow_chords(self, allowed, st: _State, plans: _PlanTables, rows, prog_j, max_pos) -> None:
+        """Pitches of parts that follow the asked chords: that span's chord tones (or its root for
+        the first note of a ``root`` part in the span), unless that would leave no pitch at all."""
+        g = self.g
+        mode = plans.mode[rows, prog_j]
+        rows, prog_j = rows[mode > 0], prog_j[mode > 0]
+        if not len(rows):
+            return
+        t_grid = (st.bar[rows] - st.bars_at_start[rows] - 1) * max_pos[rows] + np.maximum(st.pos[rows], 0)
+        span = np.maximum((plans.starts[rows] <= t_grid[:, None]).sum(axis=1) - 1, 0)
+        active = plans.active[rows, span]
+        rows, prog_j, span = rows[active], prog_j[active], span[active]
+        use_root = (plans.mode[rows, prog_j] == ROOT) & ~st.span_seen[rows, prog_j, span]
+        chord_mask = np.where(use_root[:, None], plans.root_mask[rows, span], plans.tone_mask[rows, span])
+        fits = (allowed[rows] & chord_mask & g.is_pitch).any(axis=1)
+        rows, prog_j, span = rows[fits], prog_j[fits], span[fits]
+        allowed[rows] &= chord_mask[fits]
+        st.span_seen[rows, prog_j, span] = True
+
+
+#: ``ChordPlan.follow_programs`` modes as numbers (0: the part does not follow the chords)
+TONES, ROOT = 1, 2
+
+
+@dataclass
+class _PlanTables:
+    """Every request's :class:`ChordPlan` as padded arrays, so a step needs no per-row Python."""
+
+    any: bool  # some request follows chords
+    starts: np.ndarray  # [B, K] span starts in grid steps (padded with a huge value)
+    active: np.ndarray  # [B, K] the span is constrained (its pitch classes are not None)
+    tone_mask: np.ndarray  # [B, K, V] pitches of the span's chord tones (non-pitches pass)
+    root_mask: np.ndarray  # [B, K, V] pitches of the span's root (non-pitches pass)
+    mode: np.ndarray  # [B, n_programs] 0, TONES or ROOT
+    bar_chord: np.ndarray  # [B, bars] the Chord token forced after each Bar (-1: model's choice)
+
+    @property
+    def n_spans(self) -> int:
+        return self.starts.shape[1]
+
+    @classmethod
+    def build(cls, g: Grammar, reqs: list[Request]) -> _PlanTables:
+        B, V = len(reqs), g.vocab_size
+        plans = [r.chords for r in reqs]
+        K = max([len(p.starts) for p in plans if p is not None] + [1])
+        n_bars = max([len(p.chord_token_ids) for p in plans if p is not None] + [1])
+        starts = np.full((B, K), np.iinfo(np.int64).max, np.int64)
+        starts[:, 0] = 0
+        active = np.zeros((B, K), bool)
+        tone_mask = np.ones((B, K, V), bool)
+        root_mask = np.ones((B, K, V), bool)
+        mode = np.zeros((B, max(len(g.programs), 1)), np.int64)
+        bar_chord = np.full((B, n_bars), -1, np.int64)
+        pcs_of = g.value % 12
+        for b, plan in enumerate(plans):
+            if plan is None:
+                continue
+            starts[b, : len(plan.starts)] = plan.starts
+            for k, pcs in enumerate(plan.pitch_classes):
+                if pcs is not None:
+                    active[b, k] = True
+                    tone_mask[b, k] = ~g.is_pitch | np.isin(pcs_of, list(pcs))
+                    root_mask[b, k] = ~g.is_pitch | (pcs_of == plan.roots[k])
+            for j, prog in enumerate(g.programs or [-1]):
+                follow = plan.follow_programs.get(prog)
+                mode[b, j] = 0 if follow is None else ROOT if follow == "root" else TONES
+            ids = list(plan.chord_token_ids) or [-1]
+            bar_chord[b, : len(ids)] = ids
+            bar_chord[b, len(ids) :] = ids[-1]  # past the plan: its last bar's chord
+        return cls(bool(mode.any()), starts, active, tone_mask, root_mask, mode, bar_chord)
+
+
+class _Pending:
+    """The rest of longer prompts, forced token by token, as one padded array."""
+
+    def __init__(self, rests: list[list[int]], pad: int) -> None:
+        self.longest = max(len(r) for r in rests)
+        self.tokens = np.full((len(rests), max(self.longest, 1)), pad, np.int64)
+        for b, rest in enumerate(rests):
+            self.tokens[b, : len(rest)] = rest
+        self.length = np.asarray([len(r) for r in rests], np.int64)
+        self.next = np.zeros(len(rests), np.int64)
+
+    def count(self, which: np.ndarray) -> np.ndarray:
+        """Per row, how many of its pending tokens are ``which`` (a [V] bool table)."""
+        return (which[self.tokens] & (np.arange(self.tokens.shape[1]) < self.length[:, None])).sum(axis=1)
+
+    def force(self, tok: np.ndarray) -> np.ndarray:
+        """Overwrite ``tok`` with each row's next pending token; return which rows were forced."""
+        forced = self.next < self.length
+        if forced.any():
+            rows = np.nonzero(forced)[0]
+            tok[rows] = self.tokens[rows, self.next[rows]]
+            self.next += forced
+        return forced
+
 
 @dataclass
 class _State:
@@ -228,11 +316,11 @@ class _State:
     prog: np.ndarray
     mono_used: np.ndarray
     done: np.ndarray
-    spans_seen: list[set[tuple[int, int]]]
+    span_seen: np.ndarray  # [B, n_programs, spans]: a note of that part was placed in that chord span
     bars_at_start: np.ndarray
 
     @classmethod
-    def fresh(cls, B: int, n_prog: int) -> _State:
+    def fresh(cls, B: int, n_prog: int, n_spans: int = 1) -> _State:
         z = np.zeros(B, np.int64)
         return cls(
             last_type=z.copy(),
@@ -241,7 +329,7 @@ class _State:
             prog=np.full(B, -1, np.int64),
             mono_used=np.zeros((B, max(n_prog, 1)), bool),
             done=np.zeros(B, bool),
-            spans_seen=[set() for _ in range(B)],
+            span_seen=np.zeros((B, max(n_prog, 1), n_spans), bool),
             bars_at_start=z.copy(),
         )
 
@@ -274,12 +362,6 @@ class _State:
         rows = np.nonzero(is_prog)[0]
         if len(rows):
             self.mono_used[rows, prog_j[rows]] |= mono[rows, prog_j[rows]]
-
-    def first_in_span(self, b: int, key: tuple[int, int]) -> bool:
-        return key not in self.spans_seen[b]
-
-    def mark_span(self, b: int, key: tuple[int, int]) -> None:
-        self.spans_seen[b].add(key)
 
 
 def _sample(
@@ -316,11 +398,17 @@ def _sample(
 
 def _ban_repeated_ngrams(x: np.ndarray, recent: np.ndarray, n: int) -> None:
     """Forbid a pitch that would repeat an n-gram already in the recent pitch history."""
-    for b in range(x.shape[0]):
-        hist = [int(t) for t in recent[b] if t >= 0]
-        if len(hist) < n:
-            continue
-        tail = tuple(hist[-(n - 1) :])
-        for i in range(len(hist) - n + 1):
-            if tuple(hist[i : i + n - 1]) == tail:
-                x[b, hist[i + n - 1]] = -np.inf
+    B, W = recent.shape
+    if W < n:
+        return
+    # Each row's pitches (entries >= 0) in order, right-aligned: the last n-1 are the tail to match.
+    valid = recent >= 0
+    order = np.argsort(valid, axis=1, kind="stable")
+    hist = np.take_along_axis(recent, order, axis=1)
+    count = valid.sum(axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(hist, n, axis=1)  # [B, W - n + 1, n]
+    tail = hist[:, W - n + 1 :]
+    starts = np.arange(W - n + 1)
+    match = (windows[:, :, :-1] == tail[:, None, :]).all(axis=2) & (starts[None, :] >= (W - count)[:, None])
+    rows, which = np.nonzero(match)
+    x[rows, windows[rows, which, -1]] = -np.inf
