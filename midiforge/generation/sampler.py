@@ -179,8 +179,9 @@ class Sampler:
     def _allowed(self, st: _State, masks, tables, plans: _PlanTables, n_bars, max_pos) -> np.ndarray:
         g, rows = self.g, np.arange(len(st.done))
         # Grammar and fixed rules; Position strictly increases inside a bar and stays inside it.
-        pos_row = np.clip(st.pos + 1, 0, tables["pos"].shape[1] - 1)
-        allowed = tables["base"][rows, st.last_type] & tables["pos"][rows, pos_row]
+        pos_row = np.minimum(st.pos + 1, tables["pos"].shape[1] - 1)  # pos >= -1
+        allowed = tables["base"][rows, st.last_type]
+        allowed &= tables["pos"][rows, pos_row]
         # Programs: only the parts asked for; a monophonic part once per position.
         if g.has_programs:
             allowed[:, masks["program_ids"]] &= ~st.mono_used
@@ -194,7 +195,8 @@ class Sampler:
         # Chord token after each Bar: forced when asked, else any chord in key.
         chord_rows = np.nonzero(g.next_is_chord[st.last_type])[0]
         if len(chord_rows):
-            bar_i = np.clip(st.bar[chord_rows] - st.bars_at_start[chord_rows] - 1, 0, plans.bar_chord.shape[1] - 1)
+            bar_i = st.bar[chord_rows] - st.bars_at_start[chord_rows] - 1
+            bar_i = np.minimum(np.maximum(bar_i, 0), plans.bar_chord.shape[1] - 1)
             forced = plans.bar_chord[chord_rows, bar_i]
             free = forced < 0
             allowed[chord_rows] &= ~g.is_chord | (masks["chord_ok"][chord_rows] & free[:, None])
@@ -367,6 +369,7 @@ class _State:
 def _sample(
     logits: np.ndarray, allowed: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator, recent, g: Grammar
 ) -> np.ndarray:
+    """One token per row: masked logits, penalties, temperature, top-k/top-p, then one draw per row."""
     x = np.where(allowed, logits, np.float32(-np.inf)).astype(np.float32, copy=False)
     if recent is not None and cfg.repetition_penalty != 1.0:
         rows, cols = np.nonzero(recent >= 0)
@@ -376,24 +379,29 @@ def _sample(
     if recent is not None and cfg.no_repeat_ngram_size > 1:
         _ban_repeated_ngrams(x, recent, cfg.no_repeat_ngram_size)
     if cfg.temperature <= 0:
-        return np.argmax(x, axis=1)
-    x /= cfg.temperature
+        return x.argmax(axis=1)
+    if cfg.temperature != 1.0:
+        x /= cfg.temperature
     x -= x.max(axis=1, keepdims=True)
-    p = np.exp(x)
-    if (cfg.top_k and cfg.top_k < p.shape[1]) or cfg.top_p < 1.0:
+    p = np.exp(x, out=x)
+    B, V = p.shape
+    if (cfg.top_k and cfg.top_k < V) or cfg.top_p < 1.0:
         # One descending sort gives both cut-offs: keep probabilities >= the last kept value.
-        desc = -np.sort(-p, axis=1)
-        n_keep = np.full(p.shape[0], p.shape[1])
+        desc = p.copy()
+        desc.sort(axis=1)
+        desc = desc[:, ::-1]
         if cfg.top_p < 1.0:
-            cum = np.cumsum(desc, axis=1)
-            n_keep = (cum - desc < cfg.top_p * cum[:, -1:]).sum(axis=1)
+            cum = desc.cumsum(axis=1)
+            n_keep = ((cum - desc) < cfg.top_p * cum[:, -1:]).sum(axis=1)
+        else:
+            n_keep = np.full(B, V)
         if cfg.top_k:
             n_keep = np.minimum(n_keep, cfg.top_k)
-        threshold = desc[np.arange(p.shape[0]), np.maximum(n_keep, 1) - 1][:, None]
-        p = np.where(p >= threshold, p, 0.0)
-    cum = np.cumsum(p, axis=1)
-    u = rng.random(p.shape[0]) * cum[:, -1]
-    return np.minimum((cum < u[:, None]).sum(axis=1), p.shape[1] - 1)
+        threshold = desc[np.arange(B), np.maximum(n_keep, 1) - 1]
+        p[p < threshold[:, None]] = 0.0
+    cum = p.cumsum(axis=1)
+    u = rng.random(B) * cum[:, -1]
+    return np.minimum((cum < u[:, None]).sum(axis=1), V - 1)
 
 
 def _ban_repeated_ngrams(x: np.ndarray, recent: np.ndarray, n: int) -> None:
