@@ -18,9 +18,13 @@ one). Prints tokens/s (batch x new tokens / s) of:
 
 from __future__ import annotations
 
-import argparse
 import os
-import resource
+
+# torch's OpenMP workers sleep when idle, as onnxruntime's do (session_options): on a shared
+# machine spinning workers slow every runtime down, and the ratios would measure that instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
 import subprocess
 import sys
 import tempfile
@@ -140,14 +144,29 @@ def first_token_seconds(model: Path, out: Path, env: dict) -> float:
     return float(stamp.split()[1]) - start
 
 
+SONGS = """
+import atexit, resource, sys
+def peak():  # this process's own high-water mark (ru_maxrss would count the parent's pages at fork)
+    try:
+        kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+    except OSError:
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"PEAK_KB {{kb}}", flush=True)
+atexit.register(peak)
+from midiforge.cli import main
+main({argv!r})
+"""
+
+
 def songs_in_process(model: Path, out: Path, env: dict) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of ``midiforge generate harmonic --n-songs 10`` in a fresh process."""
-    argv = [sys.executable, "-m", "midiforge", "generate", "harmonic", "--n-songs", "10", "--seed", "0",
-            "--model", str(model), "-o", str(out)]
+    argv = ["generate", "harmonic", "--n-songs", "10", "--seed", "0", "--model", str(model), "-o", str(out)]
     start = time.perf_counter()
-    subprocess.run(argv, env=env, capture_output=True, check=True)
+    done = subprocess.run([sys.executable, "-c", SONGS.format(argv=argv)], env=env, capture_output=True, text=True,
+                          check=True)
     seconds = time.perf_counter() - start
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = next(line for line in done.stdout.splitlines() if line.startswith("PEAK_KB"))
+    return seconds, int(peak.split()[1]) / 1024
 
 
 def main() -> None:
@@ -160,6 +179,8 @@ def main() -> None:
     ap.add_argument("--d-ff", type=int, default=0, help="0 = 4 x d_model")
     ap.add_argument("--quantize", choices=["none", "int8"], default="none", help="int8 weights for onnxruntime")
     ap.add_argument("--attention", choices=["auto", "fused", "plain"], default="auto")
+    ap.add_argument("--bandwidth", type=float, default=None,
+                    help="memory read bandwidth in GB/s for the floor (default: measured now)")
     ap.add_argument("--repeat", type=int, default=3, help="best of N for every tokens/s figure (a loaded machine)")
     ap.add_argument("--skip-songs", action="store_true", help="leave out the 10-song and start-up runs")
     args = ap.parse_args()
@@ -201,7 +222,7 @@ def main() -> None:
         for name, run in runs.items():
             r[name] = max(r.get(name, 0.0), run())
     clip_s = 1 / r["clip"]
-    bandwidth = read_bandwidth(args.threads)
+    bandwidth = args.bandwidth * 1e9 if args.bandwidth else read_bandwidth(args.threads)
     wbytes = weight_bytes(model)
     floor = bandwidth / wbytes
 
@@ -231,7 +252,7 @@ def main() -> None:
           f"(raw decode {r['raw_ort'] / r['raw_eager']:.2f}x; target >= 3x)")
     print(f"share of the weight-bandwidth floor:           {r['sampler_ort'] / floor:.0%} with the sampler, "
           f"{r['raw_ort'] / floor:.0%} raw (target >= 50%; {wbytes / 1e6:.1f} MB fp32 weights at "
-          f"{bandwidth / 1e9:.1f} GB/s = {floor:.0f} tok/s)")
+          f"{bandwidth / 1e9:.1f} GB/s {'given' if args.bandwidth else 'measured'} = {floor:.0f} tok/s)")
     print(f"the sampler's own share of the time:           {sampler_share:.0%}")
     print(f"16 s melody clip:                              {clip_s:.3f} s   (target <= 0.3 s)")
     if not args.skip_songs:

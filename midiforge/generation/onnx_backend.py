@@ -45,7 +45,12 @@ def read_metadata(path: Path, session: Any = None) -> dict:
 
 
 def session_options(threads: int | None = None) -> Any:
-    """Tuned for small-batch autoregressive decoding: all graph optimizations, one op at a time."""
+    """Tuned for small-batch autoregressive decoding: all graph optimizations, one op at a time.
+
+    Idle worker threads sleep instead of spinning: a decode step is a chain of tiny ops, and on a
+    machine with other work (training, a DAW) spinning threads fight it for the cores, which made
+    two threads 3x slower than one in measurements; without spinning two threads beat one.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -53,6 +58,7 @@ def session_options(threads: int | None = None) -> Any:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2))
     opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
