@@ -10,6 +10,7 @@ a monophonic part, or a chord tone other than the chord the user asked for.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,27 +141,31 @@ class Sampler:
         needs_history = cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram_size > 1
         recent = np.full((B, max(cfg.repetition_window, 1)), -1, np.int64) if needs_history else None
         rows = np.arange(B)
-        for t in range(max_tokens):
-            allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
-            tok = _sample(logits, allowed, cfg, rng, recent, g)
-            forced = pending.force(tok)
-            # Finishing: EOS, or a Bar that would start one bar too many.
-            bars_done = st.bar - st.bars_at_start
-            finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
-            finishing |= t == max_tokens - 1
-            live = ~st.done & ~forced
-            keep = live & ~finishing
-            out[rows[keep], n_out[keep]] = tok[keep]
-            n_out += keep
-            st.done |= live & finishing
-            if st.done.all():
-                break
-            tok = np.where(st.done, g.pad_id, tok)
-            st.update(g, tok, masks["mono"])
-            if recent is not None:
-                recent[:, :-1] = recent[:, 1:]
-                recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
-            logits, state = self.backend.step(tok[:, None].astype(np.int64), state)
+        allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
+        with ThreadPoolExecutor(1) as decoder:
+            for t in range(max_tokens):
+                tok = _sample(logits, allowed, cfg, rng, recent, g)
+                forced = pending.force(tok)
+                # Finishing: EOS, or a Bar that would start one bar too many.
+                bars_done = st.bar - st.bars_at_start
+                finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
+                finishing |= t == max_tokens - 1
+                live = ~st.done & ~forced
+                keep = live & ~finishing
+                out[rows[keep], n_out[keep]] = tok[keep]
+                n_out += keep
+                st.done |= live & finishing
+                if st.done.all():
+                    break
+                tok = np.where(st.done, g.pad_id, tok)
+                # The backend decodes (without the GIL) while the next step's masks are prepared.
+                step = decoder.submit(self.backend.step, tok[:, None].astype(np.int64), state)
+                st.update(g, tok, masks["mono"])
+                if recent is not None:
+                    recent[:, :-1] = recent[:, 1:]
+                    recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
+                allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
+                logits, state = step.result()
         return [g.strip_incomplete(out[b, : n_out[b]].tolist()) for b in range(B)]
 
     def _step_tables(self, masks, max_pos: np.ndarray) -> dict[str, np.ndarray]:
