@@ -37,3 +37,26 @@ def test_generating_from_an_onnx_model_does_not_import_torch(tiny_checkpoint, tm
     assert {"onnxruntime", "miditok"} <= loaded  # it did generate
     assert "torch" not in loaded
     assert len(list((tmp_path / "out").rglob("*.mid"))) == 1
+
+
+def test_top_level_help_is_light_and_lists_what_click_would():
+    from click.testing import CliRunner
+
+    from midiforge.cli import cli
+
+    script = textwrap.dedent("""
+        import sys
+        from click.testing import CliRunner
+        from midiforge.cli import cli
+        print(CliRunner().invoke(cli, ["--help"]).output)
+        print("MODULES", " ".join(m for m in sys.modules if "." not in m))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lazy, _, modules = done.stdout.rpartition("MODULES")
+    assert not set(modules.split()) & set(HEAVY)
+    ctx = cli.make_context("midiforge", ["plugins"])
+    for name in cli.list_commands(ctx):  # import every command: click's own short help from now on
+        cli.get_command(ctx, name)
+    assert CliRunner().invoke(cli, ["--help"]).output + "\n" == lazy
+    assert "generate  Generate MIDI in STYLE" in lazy
