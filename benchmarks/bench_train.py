@@ -48,7 +48,7 @@ def bench_midiforge(args, data: Path, out: Path) -> float:
         data=[str(data)], out=str(out), batch_size=args.batch_size, seq_len=args.seq_len, epochs=1000,
         max_steps=args.warmup + args.steps, log_interval=1, eval_interval=0, max_val_batches=1,
         device=args.device, precision=args.precision, progress=False, seed=0,
-    )  # fmt: skip
+    )
     result = train(cfg)
     speeds = [r["tokens_per_s"] for r in result.history if r.get("tokens_per_s")][args.warmup :]
     return statistics.median(speeds)
@@ -70,7 +70,7 @@ def bench_gpt2(args, data: Path) -> float:
     config = transformers.GPT2Config(
         vocab_size=vocab, n_positions=args.seq_len, n_embd=args.d_model, n_layer=args.layers, n_head=args.heads,
         bos_token_id=None, eos_token_id=None,
-    )  # fmt: skip
+    )
     model = transformers.GPT2LMHeadModel(config).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
     order = epoch_order(len(ds), 0, 0, 0, 1)
@@ -115,7 +115,7 @@ def main() -> None:
         ours = bench_midiforge(args, data, Path(tmp) / "run")
         theirs = bench_gpt2(args, data)
     print(f"model: d_model={args.d_model} layers={args.layers} heads={args.heads} seq_len={args.seq_len} "
-          f"batch={args.batch_size} device={args.device} threads={torch.get_num_threads()}")  # fmt: skip
+          f"batch={args.batch_size} device={args.device} threads={torch.get_num_threads()}")
     print(f"midiforge music-transformer (midiforge trainer): {ours:10.0f} tokens/s")
     print(f"transformers GPT-2 (plain PyTorch loop):         {theirs:10.0f} tokens/s")
     print(f"ratio midiforge / GPT-2: {ours / theirs:.2f}  (target >= 1.0)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from midiforge import contracts
 from midiforge.errors import MidiforgeError
-from midiforge.registry import get
 
 
 def default_output(exporter: Any, checkpoint: Path | None) -> Path:
@@ -22,7 +22,7 @@ def export_model(format: str, checkpoint: str | Path | None = None, out: str | P
     Returns the exporter's ``ExportReport``; ``report.passed`` tells whether the exported model
     reproduced the PyTorch logits within ``report.tolerance``.
     """
-    exporter = get("exporter", format)
+    exporter = contracts.exporter(format)
     checkpoint = Path(checkpoint) if checkpoint else None
     out = Path(out) if out else default_output(exporter, checkpoint)
     if out.suffix != exporter.suffix:

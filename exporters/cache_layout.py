@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from midiforge.exporters.common import DEVICE
 from torch.utils import _pytree as pytree
 
 from midiforge.errors import MidiforgeError
@@ -71,17 +72,15 @@ def _differing_axis(a: torch.Tensor, b: torch.Tensor) -> int | None:
 @torch.no_grad()
 def describe_cache(model: Any) -> tuple[list[CacheTensor], Any]:
     """Probe ``model`` to find each cache tensor's batch and length axes; return layout and spec."""
-    one, spec = flatten_cache(model.init_cache(1))
-    two, _ = flatten_cache(model.init_cache(2))
+    one, spec = flatten_cache(model.init_cache(1, DEVICE))
+    two, _ = flatten_cache(model.init_cache(2, DEVICE))
     ids1 = torch.zeros(1, 1, dtype=torch.long)
-    after1, _ = flatten_cache(model.step(ids1, model.init_cache(1))[1])
-    after2, _ = flatten_cache(model.step(torch.zeros(1, 2, dtype=torch.long), model.init_cache(1))[1])
+    after1, _ = flatten_cache(model.step(ids1, model.init_cache(1, DEVICE))[1])
+    after2, _ = flatten_cache(model.step(torch.zeros(1, 2, dtype=torch.long), model.init_cache(1, DEVICE))[1])
     if not (len(one) == len(two) == len(after1) == len(after2)):
         raise MidiforgeError("the model's cache changes structure while decoding; it cannot be exported")
-    labels = getattr(model, "cache_labels", None)
-    if labels is None:
-        labels = ("h", "c") if isinstance(getattr(model, "lstm", None), torch.nn.Module) else ("key", "value")
-    names = _leaf_names(model.init_cache(1), tuple(labels))
+    labels = getattr(model, "cache_labels", ("key", "value"))  # declared by the model (LSTM: h, c)
+    names = _leaf_names(model.init_cache(1, DEVICE), tuple(labels))
     layout = []
     for name, a, b, s1, s2 in zip(names, one, two, after1, after2, strict=True):
         batch_axis = _differing_axis(a, b)

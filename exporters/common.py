@@ -17,7 +17,11 @@ from midiforge.errors import MidiforgeError
 
 #: bump when the layout of the exported metadata changes
 METADATA_VERSION = 1
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "midiforge" / "assets" / "default.safetensors"
+_HERE = Path(__file__).resolve().parent
+# the shipped checkpoint, from the source tree (exporters/ beside midiforge/) or installed (midiforge/exporters/)
+DEFAULT_CHECKPOINT = next((d / "assets" / "default.safetensors" for d in (_HERE.parent / "midiforge", _HERE.parent)
+                           if (d / "assets").is_dir()), _HERE.parent / "midiforge" / "assets" / "default.safetensors")
+DEVICE = "cpu"  # exporters trace and validate on the CPU (load_for_export); passed to init_cache
 DEFAULT_GENERATION = {"temperature": 1.0, "top_k": 0, "top_p": 0.95, "repetition_penalty": 1.0}
 
 
@@ -51,10 +55,6 @@ class ExportReport:
     @property
     def paths(self) -> list[Path]:
         return [a.path for a in self.artifacts] + list(self.extra_paths)
-
-    @property
-    def sizes(self) -> dict[Path, int]:
-        return {a.path: a.size_bytes for a in self.artifacts}
 
     @property
     def max_abs_err_full(self) -> float:

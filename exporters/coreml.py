@@ -92,6 +92,7 @@ def build_variant(model: Any, kind: str, max_len: int) -> Variant:
     import coremltools as ct
     import torch
     from midiforge.exporters import coreml_graphs as graphs
+    from midiforge.exporters.common import DEVICE
 
     ids_type = ct.TensorType("input_ids", shape=(1, ct.RangeDim(1, max_len, default=1)), dtype=np.int32)
     ids = torch.zeros(1, 2, dtype=torch.long)
@@ -101,7 +102,7 @@ def build_variant(model: Any, kind: str, max_len: int) -> Variant:
         return Variant(kind, graphs.FullSequence(model), (ids,), [ids_type], ["logits"], [], ct.target.macOS14,
                        desc | {"input_ids": "The whole token sequence so far (int32); re-fed every step."})
     if kind == "stateless":
-        h, _ = model.init_cache(1)
+        h, _ = model.init_cache(1, DEVICE)
         hc = [ct.TensorType(n, shape=tuple(h.shape), dtype=np.float32) for n in ("h_in", "c_in")]
         return Variant(kind, graphs.RecurrentStep(model), (ids, h, h.clone()), [ids_type, *hc],
                        ["logits", "h_out", "c_out"], [], ct.target.macOS14,

@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 import torch
+from midiforge.exporters.common import DEVICE
 from torch import nn
 
 
@@ -47,7 +48,7 @@ class StatefulRecurrent(nn.Module):
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
-        h, _ = model.init_cache(1)
+        h, _ = model.init_cache(1, DEVICE)
         self.register_buffer("h", torch.zeros_like(h))
         self.register_buffer("c", torch.zeros_like(h))
 

@@ -68,13 +68,14 @@ def trace_to_onnx(model: Any, path: Path, opset: int = OPSET) -> list:
     """Trace ``model.step`` into ``path``; return the cache layout (list of ``CacheTensor``)."""
     import torch
     from midiforge.exporters.cache_layout import describe_cache, flatten_cache
+    from midiforge.exporters.common import DEVICE
 
     from midiforge.generation.onnx_backend import INPUT_IDS, LOGITS, past_name, present_name
 
     layout, spec = describe_cache(model)
     with torch.no_grad():
         # a non-empty example cache and batch 2, so no dimension is specialised to 0 or 1
-        example_cache = model.step(torch.zeros(2, 3, dtype=torch.long), model.init_cache(2))[1]
+        example_cache = model.step(torch.zeros(2, 3, dtype=torch.long), model.init_cache(2, DEVICE))[1]
         flat, _ = flatten_cache(example_cache)
         ids = torch.zeros(2, 2, dtype=torch.long)
         with warnings.catch_warnings():
@@ -200,6 +201,7 @@ class OnnxExporter:
     name: str = "onnx"
     description: str = "ONNX incremental decoder (key/value cache in and out, dynamic batch/length) for onnxruntime"
     suffix: str = ".onnx"
+    backend: str = "onnx"  # declared capability: midiforge's onnx generation backend runs these files
 
     def export(self, checkpoint: Path | None, out: Path, **options: Any):
         from midiforge.exporters.common import check_options, load_for_export

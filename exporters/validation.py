@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from midiforge.exporters.common import DEVICE
 
 #: runner(prefix [B, P], next_ids [B, 1]) -> (logits [B, P, V] of the prefix, logits [B, V] of the next token)
 Runner = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -39,7 +40,7 @@ def validation_ids(model: Any, codec: Any, batch: int = 2, length: int = 24, see
     gen = torch.Generator().manual_seed(seed)
     prefix = _prefix(codec)[: length - 1]
     ids = torch.tensor([prefix] * batch, dtype=torch.long)
-    logits, cache = model.step(ids, model.init_cache(batch))
+    logits, cache = model.step(ids, model.init_cache(batch, DEVICE))
     while ids.shape[1] < length:
         probs = torch.softmax(logits[:, -1].float(), dim=-1)
         nxt = torch.multinomial(probs, 1, generator=gen)

@@ -34,7 +34,12 @@ PACKAGES = (
     "transformers",
     "midiforge",
 )
-REQUIRED = {"torch", "numpy", "miditok", "symusic", "music21", "pretty_midi", "mido", "onnx", "onnxruntime"}
+#: the light install (generate, infill, vary); the rest comes with extras
+REQUIRED = {"numpy", "miditok", "symusic", "mido", "onnxruntime"}
+#: from an extra: what is off without it, and the extra
+EXTRA_PACKAGES = {"torch": ("training and PyTorch checkpoints are off", "train"),
+                  "music21": ("the bundled corpora are off", "train"),
+                  "onnx": ("ONNX export is off", "export")}
 
 
 @dataclass
@@ -229,6 +234,9 @@ def _package_findings(f: Facts) -> list[Finding]:
                 f"pip install {name}  (or reinstall: pip install midiforge)",
             )
         )
+    for name, (what, extra) in EXTRA_PACKAGES.items():
+        if not v.get(name):
+            out.append(Finding("info", f"{name} is not installed: {what}", f"pip install 'midiforge[{extra}]'"))
     if v.get("torch") and f.torch_error:
         out.append(
             Finding(
@@ -248,7 +256,7 @@ def _package_findings(f: Facts) -> list[Finding]:
         )
     if not v.get("coremltools"):
         out.append(
-            Finding("info", "coremltools is not installed: CoreML export is off", "pip install coremltools")
+            Finding("info", "coremltools is not installed: CoreML export is off", "pip install 'midiforge[export]'")
         )
     if (
         f.cuda_available

@@ -1,11 +1,13 @@
 """The hooks a midiforge plugin implements.
 
 A plugin is any module (or object) registered under the ``midiforge`` entry-point group; it
-implements one or more of the hooks below with ``@midiforge.hookimpl``. Each hook receives a
-``register`` callable; call it once per thing you provide. Every registered object needs a
+implements one or more of the hooks below with ``@midiforge.hookimpl`` (a function without the
+marker, or with a name not listed here, is reported by ``midiforge plugins``). Each hook receives
+a ``register`` callable; call it once per thing you provide. Every registered object needs a
 ``name`` (what users type on the command line) and a ``description`` (one line, shown by
-``midiforge plugins``). The built-in tokenizers, models, styles, corpora and exporters use exactly
-these hooks, so the built-ins are the reference examples (see ``docs/plugins.md``).
+``midiforge plugins``). The built-ins (``midiforge.registry.DEFAULT_PLUGINS``) use exactly these
+hooks, so they are the reference examples (see ``docs/plugins.md``); the typed contract of what
+each hook registers is in ``midiforge.contracts``.
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ def register_tokenizers(register: Register) -> None:
 @hookspec
 def register_models(register: Register) -> None:
     """Register model architectures: objects with ``name``, ``description``, ``config_class``
-    (a dataclass) and ``build(config) -> midiforge.models.MidiModel``.
+    (a dataclass with ``vocab_size`` and ``max_seq_len``) and ``build(config) -> MidiModel``,
+    where ``config`` is always a ``config_class`` instance.
 
-    A ``MidiModel`` is a ``torch.nn.Module`` with ``forward(ids) -> logits`` for training and
-    ``init_cache(batch_size)`` / ``step(ids, cache) -> (logits, cache)`` for incremental
-    generation. The shared trainer, sampler and exporters work with any such model.
+    A ``MidiModel`` is a ``torch.nn.Module`` with ``config``, ``forward(ids) -> logits`` for
+    training, ``init_cache(batch_size, device)`` / ``step(ids, cache) -> (logits, cache)`` for
+    incremental generation and ``num_parameters()``. The shared trainer, sampler and exporters
+    work with any such model. Optional ``exportable = False`` says the exporters cannot trace it.
     """
 
 
@@ -59,7 +63,8 @@ def register_styles(register: Register) -> None:
 @hookspec
 def register_exporters(register: Register) -> None:
     """Register exporters: objects with ``name``, ``description``, ``suffix`` and
-    ``export(checkpoint: Path, out: Path, **options) -> ExportReport``.
+    ``export(checkpoint: Path | None, out: Path, **options) -> ExportReport``. Optional
+    ``backend`` names the generation backend that runs its files (``"onnx"``).
 
     An exporter must validate its output against the PyTorch model before reporting success
     (logits within a stated tolerance), as Hugging Face optimum does.
@@ -69,9 +74,12 @@ def register_exporters(register: Register) -> None:
 @hookspec
 def register_corpora(register: Register) -> None:
     """Register corpora (named sources of MIDI files): objects with ``name``, ``description`` and
-    ``files(cache_dir: Path) -> list[Path]``.
+    ``files(cache_dir: Path, **options) -> list[Path]``.
 
     ``files`` returns MIDI paths, converting or downloading into ``cache_dir`` once if needed.
+    midiforge passes only the keyword options its signature accepts: ``limit`` (applied by
+    midiforge when not accepted), ``workers``, ``on_progress(done, total)``, and ``path`` for a
+    corpus that declares ``takes_path = True`` (the one that reads a user's own folder).
     Optionally ``roles: dict[str, str]`` maps track names to roles (melody, chords, bass, drums)
     when the corpus knows them (e.g. chorale soprano = melody).
     """

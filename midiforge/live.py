@@ -478,11 +478,6 @@ def bars_of(notes: Iterable[LiveNote], beats_per_bar: float = 4.0, first_bar: in
         yield LiveBar(grouped.get(index, []), end=(index + 1) * beats_per_bar)
 
 
-def play_live(score: Any, port_name: str | None = None, clock: Clock | None = None) -> LiveReport:
-    """Open ``port_name`` (default: virtual ``midiforge`` port), play ``score``, close the port."""
-    return stream_scores([score], port_name=port_name, clock=clock)
-
-
 def stream_scores(
     scores: Iterable[Any],
     port_name: str | None = None,
@@ -641,6 +636,7 @@ def generate_live(
     lookahead_beats: float = 4.0,
     out: str | Path = "midiforge-output",
     preview: bool = False,
+    overwrite: bool = False,
     **engine_options: Any,
 ) -> tuple[Any, LiveReport]:
     """``generate`` while the first piece plays bar by bar as it is sampled; then play the rest.
@@ -661,7 +657,7 @@ def generate_live(
         try:
             result = generate_pieces(style, replace(options, listener=feed), **engine_options)
             feed._check_cancelled()  # stopped while the last chunk was sampled: write nothing
-            box["result"] = write_result(result, out, preview)
+            box["result"] = write_result(result, out, preview, overwrite)
             feed.close(final_score=result.pieces[0].score if result.pieces else None)
         except BaseException as exc:  # re-raised by the playing thread
             feed.close(error=exc)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from midiforge import atomic
+from midiforge import atomic, contracts
 from midiforge.errors import MidiforgeError
 
 STAGES = ("analyze", "prepare", "train", "generate", "evaluate")
@@ -75,8 +75,6 @@ class PipelineOptions:
     force: bool = False  # re-run every stage from scratch
 
     def validate(self) -> None:
-        from midiforge.registry import registry
-
         if (self.path is None) == (self.corpus is None):
             raise MidiforgeError("give SOURCE (a folder of MIDI files) or --corpus NAME, not both or neither")
         if self.path is not None and not Path(self.path).expanduser().exists():
@@ -96,8 +94,8 @@ class PipelineOptions:
         for ok, message in checks:
             if not ok:
                 raise MidiforgeError(message)
-        registry().get("model", self.model)
-        registry().get("style", self.style)
+        contracts.model(self.model)
+        contracts.style(self.style)
 
 
 @dataclass
@@ -275,7 +273,7 @@ class Pipeline:
         """Training options a resumed run must share (the limits may grow between runs)."""
         o = self.opt
         return {"model": o.model, "model_config": self.model_config(), "batch_size": o.batch_size,
-                "seq_len": o.seq_len, "lr": o.lr, "seed": o.seed}  # fmt: skip
+                "seq_len": o.seq_len, "lr": o.lr, "seed": o.seed}
 
     def fingerprint(self, stage: str) -> str:
         if stage not in self.fingerprints:
@@ -306,8 +304,8 @@ class Pipeline:
         labels = {"convert": "converting corpus", "analyze": "analysing"}
         report = analyze(
             self.opt.path, self.opt.corpus, out=self.folder("analyze"), limit=self.opt.limit,
-            workers=self.opt.workers, progress=self._stage_progress(labels),
-        )  # fmt: skip
+            workers=self.opt.workers, progress=self._stage_progress(labels), overwrite=True,
+        )
         s = report.summary
         if not s["ok"]:
             raise MidiforgeError(f"none of the {s['files']} source files is usable: {s['skip_reasons']}")
@@ -324,13 +322,13 @@ class Pipeline:
             self.folder("prepare"), path=self.opt.path, corpus=self.opt.corpus, options=options,
             limit=self.opt.limit, workers=self.opt.workers,
             progress=self._stage_progress({"convert": "converting corpus", "tokenize": "tokenizing"}),
-        )  # fmt: skip
+        )
         if not result.sequences["train"]:
             raise MidiforgeError(f"preparation gave no training sequences ({result.skip_reasons})")
         summary = {
             "files": result.files, "prepared": result.prepared, "skipped": result.skipped,
             "sequences": result.sequences, "tokens": sum(result.tokens.values()), "vocab_size": result.vocab_size,
-        }  # fmt: skip
+        }
         return summary, {"dataset": str(self.folder("prepare"))}
 
     def _train(self) -> tuple[dict, dict]:
@@ -347,7 +345,7 @@ class Pipeline:
         given = {"model": self.opt.model, "model_config": self.model_config(), "data": [str(self.folder("prepare"))],
                  "out": str(model_dir), "batch_size": self.opt.batch_size, "seq_len": self.opt.seq_len,
                  "epochs": self.opt.epochs, "max_steps": self.opt.max_steps, "max_minutes": self.opt.max_minutes,
-                 "seed": self.opt.seed, "device": self.opt.device, "progress": False, "resume": resume}  # fmt: skip
+                 "seed": self.opt.seed, "device": self.opt.device, "progress": False, "resume": resume}
         if self.opt.lr is not None:
             given["lr"] = self.opt.lr
         config = build_config(given)
@@ -361,7 +359,7 @@ class Pipeline:
         summary = {
             "steps": result.steps, "stopped": result.stopped, "best_val_loss": result.best_val_loss,
             "tokens_seen": result.tokens_seen, "resumed": resume,
-        }  # fmt: skip
+        }
         return summary, {"checkpoint": str(checkpoint), "folder": str(model_dir)}
 
     def _expected_steps(self) -> int | None:
@@ -383,14 +381,14 @@ class Pipeline:
         options = StyleOptions(n=self.opt.n_clips, bars=bars, sampling=SamplingConfig(seed=self.opt.seed))
         task = self._add_task(f"generating {self.opt.n_clips} x {self.opt.style}", total=None)
         backend = self.opt.backend
-        if backend == "auto" and self.opt.model.startswith("hf-"):
-            backend = "torch"  # transformers models do not export to ONNX (docs/training.md)
+        if backend == "auto" and not contracts.model_exportable(self.opt.model):
+            backend = "torch"  # the model declares it cannot be exported (e.g. transformers models)
         result = generate(
             self.opt.style, options, out=self.folder("generate"), model=checkpoint, backend=backend
         )
         self._update(task, total=1, completed=1)
         summary = {"files": len(result.files), "style": self.opt.style, "bars": bars, "backend": result.backend,
-                   "seconds": round(result.seconds, 2)}  # fmt: skip
+                   "seconds": round(result.seconds, 2)}
         return summary, {"files": [str(p) for p in result.files]}
 
     def _evaluate(self) -> tuple[dict, dict]:
@@ -401,7 +399,7 @@ class Pipeline:
         reference = resolve_source(self.opt.path, self.opt.corpus, self.opt.limit, self.opt.workers).files
         settings = EvaluationSettings(seed=self.opt.seed, max_reference_files=MAX_REFERENCE_FILES)
         report = evaluate(self.folder("generate"), reference, training=f"{dataset}:train", settings=settings,
-                          progress=self.progress)  # fmt: skip
+                          progress=self.progress)
         checkpoint = self.state.get("train")["outputs"]["checkpoint"]
         try:
             report.perplexity = perplexity(

@@ -26,6 +26,7 @@ class UserCorpus:
     name: str = "user"
     description: str = "Your own MIDI files: a folder (searched recursively) or one .mid/.midi file."
     roles: dict[str, str] = field(default_factory=dict)
+    takes_path = True  # declared capability: midiforge passes the user's PATH here (contracts.path_corpus)
 
     def files(
         self, cache_dir: Path | None = None, path: str | Path | None = None, limit: int | None = None, **_
@@ -151,7 +152,61 @@ class Palestrina(Music21Corpus):
         ]
 
 
-BUILTIN_CORPORA = [UserCorpus(), BachChorales(), FolkTunes(), Palestrina()]
+class BandArrangements:
+    """Chorale and folk melodies arranged for a band (chords, bass, drums, dynamics) by Debian's
+    ``mma`` grooves under chord charts from the music itself; see :mod:`midiforge.data.band`."""
+
+    name = "band"
+    description = (
+        "Band arrangements: Bach chorale and folk melodies over MMA grooves (drums, bass, comping, "
+        "dynamics; 13 groove families). Needs `mma` (apt-get install mma). Use --limit."
+    )
+    roles = {"melody": "melody", "chords": "chords", "bass": "bass", "drums": "drums"}
+    batch = 30  # tunes per mma run (starting mma costs about a second)
+
+    def files(
+        self,
+        cache_dir: Path,
+        limit: int | None = None,
+        workers: int = 2,
+        on_progress: Progress | None = None,
+        **_,
+    ) -> list[Path]:
+        import json
+        from concurrent.futures import ProcessPoolExecutor
+
+        from midiforge import atomic
+        from midiforge.data.band import TuneSource, arrange_batch, rendition_names
+        from midiforge.data.music21_convert import pool_context
+
+        chorales = BachChorales().files(cache_dir, workers=workers)
+        folk_limit = None if limit is None else max(0, limit - len(chorales))
+        folk = FolkTunes().files(cache_dir, limit=folk_limit, workers=workers) if folk_limit != 0 else []
+        sources = [TuneSource(p, "soprano", chorale=True) for p in chorales] + [TuneSource(p) for p in folk]
+        sources = sources[:limit] if limit else sources
+        folder = Path(cache_dir) / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        failures_path = folder / "failures.json"
+        failures = json.loads(failures_path.read_text()) if failures_path.exists() else {}
+        names = {s: [f"{n}.mid" for n in rendition_names(s.path.stem)] for s in sources}
+        todo = [s for s in sources if not any((folder / n).exists() or n in failures for n in names[s])]
+        done = len(sources) - len(todo)
+        if on_progress:
+            on_progress(done, len(sources))
+        batches = [todo[i : i + self.batch] for i in range(0, len(todo), self.batch)]
+        if batches:
+            with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=pool_context()) as pool:
+                for batch, results in zip(batches, pool.map(arrange_batch, batches, [folder] * len(batches)), strict=True):
+                    # a failed mma run is retried next time; a tune that cannot be arranged is remembered
+                    failures.update({n: e for n, e in results if e and not e.startswith("mma failed")})
+                    done += len(batch)
+                    if on_progress:
+                        on_progress(done, len(sources))
+                    atomic.write_text(failures_path, json.dumps(failures, indent=1, sort_keys=True))
+        return [folder / n for s in sources for n in names[s] if (folder / n).exists()]
+
+
+BUILTIN_CORPORA = [UserCorpus(), BachChorales(), FolkTunes(), Palestrina(), BandArrangements()]
 
 
 @hookimpl

@@ -1,7 +1,8 @@
 """Built-in models, registered through the same public hook third-party plugins use.
 
 Registration is lazy: listing plugins or generating with an ONNX model never imports torch; the
-real :class:`~midiforge.models.base.ModelPlugin` is built on first use of anything but its name.
+real :class:`~midiforge.models.base.ModelPlugin` is built on first use of anything but its name
+and declared capabilities (``exportable``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from midiforge import hookimpl
 class LazyModelPlugin:
     """A model plugin whose torch-based implementation is imported on first use."""
 
-    def __init__(self, name: str, description: str, make: Callable[[], Any]) -> None:
+    def __init__(self, name: str, description: str, make: Callable[[], Any], exportable: bool = True) -> None:
         self.name, self.description, self._make, self._real = name, description, make, None
+        self.exportable = exportable  # declared capability: the ONNX/CoreML exporters can trace it
 
     def __getattr__(self, item: str) -> Any:  # called only for what is not set above
         if self._real is None:
@@ -59,9 +61,10 @@ _DESCRIPTIONS = [
 BUILTIN_MODELS = [
     LazyModelPlugin(_NAMES[0], _DESCRIPTIONS[0], _transformer),
     LazyModelPlugin(_NAMES[1], _DESCRIPTIONS[1], _lstm),
-    LazyModelPlugin(_NAMES[2], _DESCRIPTIONS[2], _hf("gpt2", 2)),
-    LazyModelPlugin(_NAMES[3], _DESCRIPTIONS[3], _hf("llama", 3)),
-    LazyModelPlugin(_NAMES[4], _DESCRIPTIONS[4], _hf("mistral", 4)),
+    # transformers' cache objects and masking code do not trace (midiforge/models/hf.py)
+    LazyModelPlugin(_NAMES[2], _DESCRIPTIONS[2], _hf("gpt2", 2), exportable=False),
+    LazyModelPlugin(_NAMES[3], _DESCRIPTIONS[3], _hf("llama", 3), exportable=False),
+    LazyModelPlugin(_NAMES[4], _DESCRIPTIONS[4], _hf("mistral", 4), exportable=False),
 ]
 
 

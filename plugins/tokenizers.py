@@ -45,7 +45,6 @@ class MidiTokTokenizer:
     name: str
     class_name: str
     description: str
-    multitrack: bool = True
 
     def create(self, params: dict[str, Any]):
         miditok = import_miditok()
@@ -57,7 +56,7 @@ BUILTIN_TOKENIZERS = [
     MidiTokTokenizer("remi", "REMI", "REMI (bars, positions, pitch, duration); multi-track as REMI+ with programs."),
     MidiTokTokenizer("tsd", "TSD", "TSD: time-shift/duration events (MidiTok)."),
     MidiTokTokenizer("midilike", "MIDILike", "MIDI-Like: note-on/note-off/time-shift events (MidiTok)."),
-    MidiTokTokenizer("structured", "Structured", "Structured: fixed pitch/velocity/duration/time-shift cycle (MidiTok).", multitrack=False),
+    MidiTokTokenizer("structured", "Structured", "Structured: fixed pitch/velocity/duration/time-shift cycle (MidiTok)."),
     MidiTokTokenizer("cpword", "CPWord", "Compound Word: one compound token per note (MidiTok)."),
 ]
 

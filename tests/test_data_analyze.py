@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_data_prepare import _bad_folder
-
 from midiforge.cli import main
 from midiforge.data.analyze import analyze, polyphony
 from midiforge.data.midi_io import LoadLimits
+from tests.helpers.midi_files import bad_folder
 
 
 def test_polyphony_counts_sounding_notes_at_onsets() -> None:
@@ -23,7 +22,7 @@ def test_polyphony_counts_sounding_notes_at_onsets() -> None:
 
 def test_analyze_folder(tmp_path: Path) -> None:
     root = tmp_path / "midi"
-    expected = _bad_folder(root)
+    expected = bad_folder(root)
     out = tmp_path / "report"
     report = analyze(root, out=out, workers=2, limits=LoadLimits(max_mb=0.03))  # huge.mid is ~40 KB
     assert report.summary["files"] == 10 and report.summary["ok"] == 3
@@ -50,7 +49,7 @@ def test_analyze_folder(tmp_path: Path) -> None:
 
 def test_analyze_cli_json_and_errors(tmp_path: Path, capsys) -> None:
     root = tmp_path / "midi"
-    _bad_folder(root)
+    bad_folder(root)
     code = main_exit(
         ["analyze", str(root), "--json", "--workers", "1", "--max-file-mb", "0.03", "-o", str(tmp_path / "r")]
     )
@@ -67,3 +66,24 @@ def main_exit(argv: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def test_analyze_never_replaces_an_earlier_analysis(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "midi"
+    bad_folder(root)
+    out = tmp_path / "analysis" / "midi"
+    full = analyze(root, out=out, workers=1, limits=LoadLimits(max_mb=0.03))
+    before = (out / "analysis.json").read_bytes()
+    assert full.outputs["json"] == str(out / "analysis.json")
+
+    code = main_exit(["analyze", str(root), "--limit", "2", "--workers", "1", "--max-rows", "0", "-o", str(out)])
+    assert code == 0
+    assert (out / "analysis.json").read_bytes() == before  # the full analysis is kept
+    second = json.loads((tmp_path / "analysis" / "midi-2" / "analysis.json").read_text())
+    assert second["summary"]["files"] == 2
+    assert "already holds an analysis" in capsys.readouterr().err
+
+    replaced = analyze(root, out=out, limit=3, workers=1, overwrite=True)
+    assert replaced.outputs["json"] == str(out / "analysis.json")
+    assert json.loads((out / "analysis.json").read_text())["summary"]["files"] == 3
+    assert not (tmp_path / "analysis" / "midi-3").exists()

@@ -83,7 +83,7 @@ def test_every_pip_requirement_in_the_dockerfile_resolves(tmp_path) -> None:
     requirements = _pip_requirements(_instructions(DOCKERFILE.read_text()))
     report = tmp_path / "report.json"
     command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-build-isolation", "--quiet",
-               "--report", str(report), *requirements]  # fmt: skip
+               "--report", str(report), *requirements]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     would_install = {
@@ -101,7 +101,7 @@ def test_makefile_targets_expand() -> None:
         result = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, (target, result.stderr)
     dry = subprocess.run(["make", "-n", "train", "DATA=data/folk", "ARGS=--epochs 1"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+                         capture_output=True, text=True, timeout=30).stdout
     assert "midiforge train --model music-transformer --data data/folk" in dry and "--epochs 1" in dry
     build = subprocess.run(
         ["make", "-n", "docker-build"], cwd=ROOT, capture_output=True, text=True, timeout=30

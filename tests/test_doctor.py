@@ -43,7 +43,7 @@ def test_a_healthy_linux_cpu_machine_has_no_problems() -> None:
 
 def test_healthy_cuda_and_mps_machines_pick_their_accelerator() -> None:
     cuda = diagnose(_facts(torch_cuda_build="12.8", cuda_available=True, cuda_devices=["NVIDIA H100"],
-                           nvidia_gpu_present=True, onnxruntime_providers=["CUDAExecutionProvider"]))  # fmt: skip
+                           nvidia_gpu_present=True, onnxruntime_providers=["CUDAExecutionProvider"]))
     assert cuda.device == "cuda" and cuda.findings == []
     mac = diagnose(_facts(system="Darwin", machine="arm64", mps_built=True, mps_available=True))
     assert mac.device == "mps" and mac.findings == []
@@ -71,11 +71,13 @@ def test_numpy_too_new_for_coremltools_9() -> None:
     assert _problems(_facts(versions={"numpy": "2.4.1", "coremltools": "8.3"})) == []
 
 
-def test_torch_missing_or_broken_is_an_error() -> None:
+def test_torch_missing_is_an_info_naming_the_extra_and_broken_is_an_error() -> None:
     missing = _problems(
         _facts(versions={"torch": None}, torch_error="ModuleNotFoundError: No module named 'torch'")
     )
-    assert missing[0].startswith("error: torch is not installed") and "pip install torch" in missing[0]
+    assert missing == ["info: torch is not installed: training and PyTorch checkpoints are off "
+                       "-> pip install 'midiforge[train]'"]
+    assert _problems(_facts(versions={"onnxruntime": None}))[0].startswith("error: onnxruntime is not installed")
     broken = _problems(_facts(torch_error="OSError: libcudart.so.12: cannot open shared object file"))
     assert broken[0].startswith("error: torch is installed but fails to import")
 
@@ -89,7 +91,7 @@ def test_cuda_build_without_a_driver_and_gpu_without_cuda_build() -> None:
 
 def test_missing_midi_backend_and_optional_packages_are_infos() -> None:
     lines = _problems(_facts(midi_problem="python-rtmidi is not installed: pip install 'midiforge[live]'",
-                             versions={"coremltools": None}))  # fmt: skip
+                             versions={"coremltools": None}))
     assert all(line.startswith("info:") for line in lines)
     assert any("--live" in line and "midiforge[live]" in line for line in lines)
     assert any("CoreML export is off" in line for line in lines)

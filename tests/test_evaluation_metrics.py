@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from test_evaluation_support import C_MAJOR_SCALE, note_list, write_midi
 
 from midiforge.errors import MidiforgeError
 from midiforge.evaluation import metrics
 from midiforge.evaluation.harmony import chord_tone_ratio, find_melody, harmony_scores, strong_beat_mask
 from midiforge.evaluation.pieces import load_piece, resolve_midi_files
+from tests.helpers.evaluation_midi import C_MAJOR_SCALE, note_list, write_midi
 
 
 def piece_of(tmp_path, tracks, **kw):

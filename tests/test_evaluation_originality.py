@@ -6,10 +6,10 @@ import random
 import time
 
 import numpy as np
-from test_evaluation_support import note_list, write_midi
 
 from midiforge.evaluation.originality import ReferenceIndex, note_tokens, originality
 from midiforge.evaluation.pieces import load_piece, make_track
+from tests.helpers.evaluation_midi import note_list, write_midi
 
 
 def random_line(rng: random.Random, n: int) -> list[tuple[int, float, float]]:

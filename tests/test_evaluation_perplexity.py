@@ -10,13 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-from test_evaluation_support import note_list, write_midi
 
 from midiforge.cli import cli
 from midiforge.errors import MidiforgeError
 from midiforge.evaluation import perplexity
 from midiforge.evaluation.perplexity import midi_windows
 from midiforge.models.checkpoint import load_checkpoint
+from tests.helpers.evaluation_midi import note_list, write_midi
 
 
 @pytest.fixture(scope="module")

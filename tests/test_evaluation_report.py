@@ -7,11 +7,11 @@ import random
 
 import pytest
 from click.testing import CliRunner
-from test_evaluation_support import C_MAJOR_SCALE, note_list, write_midi
 
 from midiforge.cli import cli
 from midiforge.errors import MidiforgeError
 from midiforge.evaluation import EvaluationSettings, evaluate, save_report
+from tests.helpers.evaluation_midi import C_MAJOR_SCALE, note_list, write_midi
 
 
 def make_sets(root, n_ref=6, n_gen=4):
@@ -110,8 +110,8 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, args, message):
     assert isinstance(result.exception, MidiforgeError) and message in str(result.exception)
 
 
-def test_reference_can_be_a_corpus_name(tmp_path, monkeypatch):
-    from midiforge import registry
+def test_reference_can_be_a_corpus_name(tmp_path, monkeypatch, use_plugins):
+    import midiforge
     from midiforge.evaluation.pieces import resolve_midi_files
 
     gen, ref = make_sets(tmp_path)
@@ -120,15 +120,16 @@ def test_reference_can_be_a_corpus_name(tmp_path, monkeypatch):
         name = "tiny-test-corpus"
         description = "two files"
 
-        def files(self, cache_dir, **_):
+        def files(self, cache_dir):
             return sorted(ref.glob("*.mid"))[:2]
 
     class Plugin:
         @staticmethod
+        @midiforge.hookimpl
         def register_corpora(register):
             register(TinyCorpus())
 
-    monkeypatch.setattr(registry, "registry", lambda: registry.load_registry(extra_plugins={"tiny": Plugin}))
+    use_plugins({"tiny": Plugin})
     monkeypatch.setenv("MIDIFORGE_CACHE", str(tmp_path / "cache"))
     assert [p.name for p in resolve_midi_files("tiny-test-corpus")] == ["r0.mid", "r1.mid"]
     assert evaluate(gen, "tiny-test-corpus").reference.files == 2

@@ -14,17 +14,11 @@ import symusic
 
 from midiforge.errors import MidiforgeError
 from midiforge.generation import SamplingConfig, StyleOptions, generate
-from midiforge.generation.engine import Engine, default_model_path
+from midiforge.generation.engine import Engine
 from midiforge.music.chords import parse_chord, recognize_chord
 from midiforge.music.keys import estimate_key, parse_key
 
 GRID_TICKS = 480 // 4  # 16th-note grid at the output resolution
-
-
-@pytest.fixture(scope="module")
-def engine():
-    default_model_path()  # a clear failure if the model is not shipped
-    return Engine.load(backend="auto")
 
 
 def _gen(engine, style, tmp_path, **kw) -> list[Path]:

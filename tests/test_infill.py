@@ -9,15 +9,9 @@ import pytest
 import symusic
 
 from midiforge.data.roles import find_roles
-from midiforge.generation.engine import Engine
 from midiforge.generation.infill import infill, load_song, parse_bars, vary
 from midiforge.generation.sampler import SamplingConfig
 from midiforge.music.chords import recognize_chord
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine.load(backend="auto")
 
 
 @pytest.fixture(scope="module")

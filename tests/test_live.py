@@ -8,7 +8,6 @@ import mido
 import pretty_midi
 import pytest
 import symusic
-from midi_events import TOLERANCE_S, assert_same_events, file_events
 
 from midiforge.errors import MidiforgeError
 from midiforge.live import (
@@ -24,6 +23,7 @@ from midiforge.live import (
     open_port,
     stream_files,
 )
+from tests.helpers.midi_events import TOLERANCE_S, assert_same_events, file_events
 
 
 def _score() -> symusic.Score:
@@ -32,7 +32,7 @@ def _score() -> symusic.Score:
     score.tempos.append(symusic.Tempo(0, 100.0))
     score.tempos.append(symusic.Tempo(480 * 8, 140.0))
     parts = [(73, False, [72, 74, 76, 77, 79, 77, 76, 74], 240), (0, False, [60, 64, 67], 1920),
-             (32, False, [36, 43, 41, 36], 960), (0, True, [36, 42, 38, 42], 480)]  # fmt: skip
+             (32, False, [36, 43, 41, 36], 960), (0, True, [36, 42, 38, 42], 480)]
     for index, (program, is_drum, pitches, step) in enumerate(parts):
         track = symusic.Track(name=f"part{index}", program=program, is_drum=is_drum)
         for i in range(16 * 480 // step):

@@ -12,17 +12,12 @@ import sys
 import threading
 
 import pytest
-from midi_events import TOLERANCE_S, canonical, file_events
 
+import midiforge
 from midiforge.errors import MidiforgeError
 from midiforge.generation import SamplingConfig, StyleOptions, generate
-from midiforge.generation.engine import Engine
 from midiforge.live import FakeClock, LiveFeed, RecordingPort, generate_live, midi_backend_problem
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine.load(backend="auto")
+from tests.helpers.midi_events import TOLERANCE_S, canonical, file_events
 
 
 class _WatchingPort(RecordingPort):
@@ -39,12 +34,16 @@ class _WatchingPort(RecordingPort):
         super().send(message)
 
 
-def _register_style(monkeypatch, style) -> None:
-    """Make ``style`` the one ``generate`` finds, as if a plugin had registered it."""
-    from midiforge import registry
+def _register_style(use_plugins, style) -> None:
+    """Register ``style`` through an in-process plugin, preferred over a built-in of its name."""
 
-    real_get = registry.get
-    monkeypatch.setattr(registry, "get", lambda kind, name: style if kind == "style" else real_get(kind, name))
+    class Plugin:
+        @staticmethod
+        @midiforge.hookimpl
+        def register_styles(register):
+            register(style)
+
+    use_plugins({"test-style": Plugin}, prefer={"test-style"})
 
 
 def _assert_played_like_file(expected, played, pauses) -> None:
@@ -98,7 +97,7 @@ def test_the_other_pieces_follow_from_their_files(engine, tmp_path, style):
     _assert_played_like_file(second, [(t - start, *rest) for t, *rest in played[split:]], [])
 
 
-def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine, tmp_path, monkeypatch):
+def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine, tmp_path, use_plugins):
     from midiforge.generation import styles
 
     class QuietStyle:  # like a third-party style that ignores options.listener
@@ -109,7 +108,7 @@ def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine,
 
             return styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
 
-    _register_style(monkeypatch, QuietStyle())
+    _register_style(use_plugins, QuietStyle())
     clock = FakeClock()
     port = RecordingPort(clock)
     result, report = generate_live("quiet", StyleOptions(n=1, bars=2, sampling=SamplingConfig(seed=1)),
@@ -118,7 +117,7 @@ def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine,
     _assert_played_like_file(expected, port.notes(), [])
 
 
-def test_a_failing_generation_silences_the_port_and_raises(engine, tmp_path, monkeypatch):
+def test_a_failing_generation_silences_the_port_and_raises(engine, tmp_path, use_plugins):
     class BrokenStyle:
         name, description = "broken", "fails after announcing a piece"
 
@@ -126,7 +125,7 @@ def test_a_failing_generation_silences_the_port_and_raises(engine, tmp_path, mon
             options.listener.piece(0, 4, lambda tokens: None)
             raise MidiforgeError("the sampler ran out of memory")
 
-    _register_style(monkeypatch, BrokenStyle())
+    _register_style(use_plugins, BrokenStyle())
     clock = FakeClock()
     port = RecordingPort(clock)
     with pytest.raises(MidiforgeError, match="out of memory"):
@@ -187,7 +186,7 @@ def test_stopping_playback_stops_the_model_too(engine, tmp_path):
     assert sounding <= offs, "every note that started was stopped"
 
 
-def test_a_plugin_style_streams_what_it_writes(engine, tmp_path, monkeypatch):
+def test_a_plugin_style_streams_what_it_writes(engine, tmp_path, monkeypatch, use_plugins):
     """The example arpeggio plugin wraps the listener: live notes are its arpeggios, as in its file."""
     import importlib.util
     from pathlib import Path
@@ -198,7 +197,7 @@ def test_a_plugin_style_streams_what_it_writes(engine, tmp_path, monkeypatch):
     plugin = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, plugin)
     spec.loader.exec_module(plugin)
-    _register_style(monkeypatch, plugin.ArpeggioStyle())
+    _register_style(use_plugins, plugin.ArpeggioStyle())
     clock = FakeClock()
     port = RecordingPort(clock)
     result, report = generate_live("arpeggio", StyleOptions(n=1, bars=4, sampling=SamplingConfig(seed=4)),
@@ -224,7 +223,7 @@ def test_every_chunk_hands_over_whole_bars(engine, tmp_path):
     assert heard and all(engine.codec.token(bar[0]) == "Bar_None" for bar in heard)
 
 
-def test_the_whole_first_file_plays_even_if_the_style_stops_announcing(engine, tmp_path, monkeypatch):
+def test_the_whole_first_file_plays_even_if_the_style_stops_announcing(engine, tmp_path, use_plugins):
     class AnnounceOnly:  # announces its piece, then never hands over a bar
         name, description = "announce-only", "a style with a half-done listener"
 
@@ -239,7 +238,7 @@ def test_the_whole_first_file_plays_even_if_the_style_stops_announcing(engine, t
 
     clock = FakeClock()
     port = RecordingPort(clock)
-    _register_style(monkeypatch, AnnounceOnly())
+    _register_style(use_plugins, AnnounceOnly())
     result, report = generate_live("announce-only", StyleOptions(n=1, bars=4, sampling=SamplingConfig(seed=6)),
                                    port=port, clock=clock, out=tmp_path, engine=engine)
     expected, _ = file_events(result.files[0])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from midiforge.contracts import build_model
+from midiforge.contracts import model as model_plugin
 from midiforge.errors import MidiforgeError
 from midiforge.models import load_checkpoint, read_metadata, save_checkpoint
-from midiforge.registry import get
 
 TINY = {
     "music-transformer": {"d_model": 32, "n_layers": 2, "n_heads": 4},
@@ -22,7 +23,7 @@ TINY = {
 def tiny_model(key: str, vocab: int = 61, max_len: int = 40):
     name = key.removesuffix("-relative")
     torch.manual_seed(0)
-    return name, get("model", name).build({"vocab_size": vocab, "max_seq_len": max_len, **TINY[key]})
+    return name, build_model(model_plugin(name), {"vocab_size": vocab, "max_seq_len": max_len, **TINY[key]})
 
 
 @pytest.mark.parametrize("key", list(TINY))
@@ -79,13 +80,13 @@ def test_parameter_count_counts_tied_weights_once():
 
 
 def test_bad_model_options_are_one_line_errors():
-    plugin = get("model", "music-transformer")
+    plugin = model_plugin("music-transformer")
     with pytest.raises(MidiforgeError, match="unknown model option"):
-        plugin.build({"vocab_size": 10, "d_modle": 3})
+        build_model(plugin, {"vocab_size": 10, "d_modle": 3})
     with pytest.raises(MidiforgeError, match="divisible"):
-        plugin.build({"vocab_size": 10, "d_model": 30, "n_heads": 4})
+        build_model(plugin, {"vocab_size": 10, "d_model": 30, "n_heads": 4})
     with pytest.raises(MidiforgeError, match="positional"):
-        plugin.build({"vocab_size": 10, "positional": "absolute"})
+        build_model(plugin, {"vocab_size": 10, "positional": "absolute"})
 
 
 @pytest.fixture(scope="module")

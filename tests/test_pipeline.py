@@ -12,47 +12,13 @@ from midiforge.cli import main
 from midiforge.errors import MidiforgeError
 from midiforge.pipeline import STAGES, PipelineOptions, run_pipeline
 
-PROGRESSION = [(0, 4, 7), (9, 12, 16), (5, 9, 12), (7, 11, 14)]  # I vi IV V
 TINY = ["--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "n_heads=2"]
-
-
-def write_song(path: Path, tonic: int, seed: int) -> None:
-    """Eight bars at 120 bpm: a flute melody on chord and scale tones, piano chords, a bass line."""
-    import numpy as np
-    import pretty_midi
-
-    rng = np.random.default_rng(seed)
-    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
-    melody, chords, bass = (
-        pretty_midi.Instrument(program=p, name=n) for p, n in ((73, "melody"), (0, "chords"), (32, "bass"))
-    )
-    scale = [0, 2, 4, 5, 7, 9, 11]
-    for bar in range(8):
-        start = bar * 2.0
-        chord = PROGRESSION[bar % 4]
-        for pc in chord:
-            chords.notes.append(pretty_midi.Note(70, 60 + tonic + pc, start, start + 1.9))
-        bass.notes.append(pretty_midi.Note(80, 36 + tonic + chord[0], start, start + 0.9))
-        bass.notes.append(pretty_midi.Note(80, 43 + tonic + chord[0], start + 1.0, start + 1.9))
-        for beat in range(4):
-            pitch = 72 + tonic + (chord[beat % 3] if beat % 2 == 0 else int(rng.choice(scale)))
-            melody.notes.append(pretty_midi.Note(90, pitch, start + beat * 0.5, start + beat * 0.5 + 0.45))
-    pm.instruments.extend([melody, chords, bass])
-    pm.write(str(path))
-
-
-@pytest.fixture(scope="module")
-def songs(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("songs")
-    for i, tonic in enumerate([0, 2, 4, 5, 7, 9]):
-        write_song(folder / f"song_{i}.mid", tonic, seed=i)
-    return folder
 
 
 def pipeline_args(songs: Path, out: Path, *extra: str) -> list[str]:
     return ["pipeline", str(songs), "--out", str(out), "--max-steps", "4", "--seq-len", "64",
             "--batch-size", "4", "--style", "melody", "--n-clips", "2", "--bars", "2", "--backend", "torch",
-            "--workers", "1", *TINY, *extra]  # fmt: skip
+            "--workers", "1", *TINY, *extra]
 
 
 def states(out: Path) -> dict:
@@ -93,7 +59,7 @@ def test_stops_after_prepare_then_resumes_then_force_reruns(songs, tmp_path, cap
     assert "skipped" in printed and "pipeline finished" in printed
 
     same = dict(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4, style="melody", n_clips=2, bars=2,
-                backend="torch", workers=1, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})  # fmt: skip
+                backend="torch", workers=1, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
     third = run_pipeline(PipelineOptions(**same))
     assert [s.status for s in third.stages] == ["skipped"] * 5  # nothing left to do
 
@@ -114,7 +80,7 @@ def test_interrupted_training_resumes_and_changed_limits_continue(songs, tmp_pat
 
     out = tmp_path / "run"
     options = dict(path=songs, out=out, max_steps=6, seq_len=64, batch_size=4, backend="torch", workers=1,
-                   n_clips=1, bars=2, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})  # fmt: skip
+                   n_clips=1, bars=2, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
     real_train = training.train
 
     def crash_after_checkpoint(config, on_step=None):

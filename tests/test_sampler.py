@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import mido
 import numpy as np
-import pytest
 
 from midiforge.generation import SamplingConfig, StyleOptions, generate
-from midiforge.generation.engine import Engine
 from midiforge.generation.sampler import PartRules, Request
 from midiforge.generation.styles import chord_plan, make_request, split_bars
 from midiforge.music.chords import parse_chord
 from midiforge.music.keys import parse_key
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_checkpoint):
-    return Engine.load(tiny_checkpoint, backend="torch")
+def _bars(tiny_engine, toks):
+    return split_bars(toks, tiny_engine)
 
 
-def _bars(engine, toks):
-    return split_bars(toks, engine)
-
-
-def test_grammar_bar_count_and_decodability(engine):
+def test_grammar_bar_count_and_decodability(tiny_engine):
     key = parse_key("G major")
     opts = StyleOptions(bars=5, sampling=SamplingConfig(seed=0))
-    reqs = [make_request(engine, "full", ["melody", "chords", "bass"], key, 5, opts) for _ in range(6)]
-    outs = engine.run(reqs, SamplingConfig(seed=0, temperature=1.3))
-    codec, g = engine.codec, engine.grammar
+    reqs = [make_request(tiny_engine, "full", ["melody", "chords", "bass"], key, 5, opts) for _ in range(6)]
+    outs = tiny_engine.run(reqs, SamplingConfig(seed=0, temperature=1.3))
+    codec, g = tiny_engine.codec, tiny_engine.grammar
     for toks in outs:
         types = [codec.type_of[t] for t in toks]
         assert types.count("Bar") == 5
@@ -38,25 +31,27 @@ def test_grammar_bar_count_and_decodability(engine):
             if a == "Program":
                 assert b in ("Pitch", "PitchDrum")
             if a in ("Pitch", "PitchDrum"):
+                assert b == "Velocity"
+            if a == "Velocity":
                 assert b == "Duration"
         assert codec.type_of[toks[-1]] not in ("Pitch", "Program", "Position")
-        for bar in _bars(engine, toks):
+        for bar in _bars(tiny_engine, toks):
             positions = [g.value[t] for t in bar if g.is_position[t]]
             assert positions == sorted(set(positions)) and all(p < 16 for p in positions)
-        score = engine.decode(reqs[0].prompt + toks)
+        score = tiny_engine.decode(reqs[0].prompt + toks)
         assert score.note_num() >= 0
 
 
-def test_monophony_register_and_key_lock(engine):
+def test_monophony_register_and_key_lock(tiny_engine):
     key = parse_key("E minor")
-    req = Request(prompt=engine.codec.prefix_ids("melody", key, 120, "4/4"), n_bars=6,
+    req = Request(prompt=tiny_engine.codec.prefix_ids("melody", key, 120, "4/4"), n_bars=6,
                   key_pcs=key.scale_pcs, parts={73: PartRules(60, 72, monophonic=True)})
-    toks = engine.run([req] * 4, SamplingConfig(seed=2, temperature=1.5))
-    g = engine.grammar
+    toks = tiny_engine.run([req] * 4, SamplingConfig(seed=2, temperature=1.5))
+    g = tiny_engine.grammar
     for seq in toks:
         pitches = [int(g.value[t]) for t in seq if g.is_pitch[t]]
         assert pitches and all(60 <= p <= 72 and p % 12 in key.scale_pcs for p in pitches)
-        for bar in _bars(engine, seq):
+        for bar in _bars(tiny_engine, seq):
             per_position: dict[int, int] = {}
             pos = -1
             for t in bar:
@@ -67,13 +62,13 @@ def test_monophony_register_and_key_lock(engine):
             assert all(n == 1 for n in per_position.values())
 
 
-def test_asked_chords_are_forced_and_followed(engine):
+def test_asked_chords_are_forced_and_followed(tiny_engine):
     opts = StyleOptions(bars=4, chords="Am F C G", sampling=SamplingConfig(seed=5))
-    plan = chord_plan(engine, opts.progression(), 0, 4, opts)
-    req = make_request(engine, "full", ["melody", "chords", "bass"], parse_key("C major"), 4, opts, plan=plan)
-    [toks] = engine.run([req], SamplingConfig(seed=5, temperature=1.5))
-    g, codec = engine.grammar, engine.codec
-    for bar, symbol in zip(_bars(engine, toks), ["Am", "F", "C", "G"], strict=True):
+    plan = chord_plan(tiny_engine, opts.progression(), 0, 4, opts)
+    req = make_request(tiny_engine, "full", ["melody", "chords", "bass"], parse_key("C major"), 4, opts, plan=plan)
+    [toks] = tiny_engine.run([req], SamplingConfig(seed=5, temperature=1.5))
+    g, codec = tiny_engine.grammar, tiny_engine.codec
+    for bar, symbol in zip(_bars(tiny_engine, toks), ["Am", "F", "C", "G"], strict=True):
         chord = parse_chord(symbol)
         assert codec.token(bar[1]) == f"Chord_{chord.token_name}"
         program, first_bass = None, True
@@ -89,39 +84,39 @@ def test_asked_chords_are_forced_and_followed(engine):
                 assert int(g.value[t]) % 12 in chord.pitch_classes
 
 
-def test_same_seed_same_tokens_and_ragged_prompts(engine):
+def test_same_seed_same_tokens_and_ragged_prompts(tiny_engine):
     key = parse_key("D major")
     opts = StyleOptions(bars=2)
-    short = make_request(engine, "melody", ["melody"], key, 2, opts)
-    longer = make_request(engine, "melody", ["melody"], key, 2, opts)
-    first = engine.run([short, longer], SamplingConfig(seed=9))
+    short = make_request(tiny_engine, "melody", ["melody"], key, 2, opts)
+    longer = make_request(tiny_engine, "melody", ["melody"], key, 2, opts)
+    first = tiny_engine.run([short, longer], SamplingConfig(seed=9))
     longer.prompt = longer.prompt + first[1]  # a longer prompt in the same batch
-    a = engine.run([short, longer], SamplingConfig(seed=9))
-    b = engine.run([short, longer], SamplingConfig(seed=9))
+    a = tiny_engine.run([short, longer], SamplingConfig(seed=9))
+    b = tiny_engine.run([short, longer], SamplingConfig(seed=9))
     assert a == b
-    assert sum(engine.codec.type_of[t] == "Bar" for t in a[1]) == 2  # may first finish the prompt's bar
+    assert sum(tiny_engine.codec.type_of[t] == "Bar" for t in a[1]) == 2  # may first finish the prompt's bar
 
 
-def test_sampling_controls_change_the_distribution(engine):
+def test_sampling_controls_change_the_distribution(tiny_engine):
     key = parse_key("C major")
-    req = make_request(engine, "melody", ["melody"], key, 4, StyleOptions(bars=4))
-    greedy = engine.run([req, req], SamplingConfig(temperature=0, seed=1))
+    req = make_request(tiny_engine, "melody", ["melody"], key, 4, StyleOptions(bars=4))
+    greedy = tiny_engine.run([req, req], SamplingConfig(temperature=0, seed=1))
     assert greedy[0] == greedy[1]
-    topk1 = engine.run([req], SamplingConfig(top_k=1, seed=3))
+    topk1 = tiny_engine.run([req], SamplingConfig(top_k=1, seed=3))
     assert topk1[0] == greedy[0]
-    wide = engine.run([req] * 3, SamplingConfig(temperature=1.5, top_p=1.0, seed=3))
+    wide = tiny_engine.run([req] * 3, SamplingConfig(temperature=1.5, top_p=1.0, seed=3))
     assert len({tuple(w) for w in wide}) > 1
-    rep = engine.run([req], SamplingConfig(repetition_penalty=3.0, seed=3, no_repeat_ngram_size=3))
-    g = engine.grammar
+    rep = tiny_engine.run([req], SamplingConfig(repetition_penalty=3.0, seed=3, no_repeat_ngram_size=3))
+    g = tiny_engine.grammar
     pitches = [t for t in rep[0] if g.is_pitch[t]]
     grams = [tuple(pitches[i:i + 3]) for i in range(len(pitches) - 2)]
     recent = grams[-10:]
     assert len(recent) == len(set(recent)) or len(pitches) < 3
 
 
-def test_drums_go_to_gm_channel_10(engine, tmp_path):
+def test_drums_go_to_gm_channel_10(tiny_engine, tmp_path):
     options = StyleOptions(n=2, drums=True, section_bars=2, sections="AB", sampling=SamplingConfig(seed=3))
-    result = generate("harmonic", options, out=tmp_path, engine=engine)
+    result = generate("harmonic", options, out=tmp_path, engine=tiny_engine)
     for path, piece in zip(result.files, result.pieces, strict=True):
         channels = {m.channel for t in mido.MidiFile(str(path)).tracks for m in t if m.type == "note_on"}
         assert piece.meta["drum_notes"] == 0 or 9 in channels
@@ -129,21 +124,21 @@ def test_drums_go_to_gm_channel_10(engine, tmp_path):
         assert all(t.name == "Drums" for t in drums)
 
 
-def test_no_eos_before_the_asked_bars(engine):
-    req = make_request(engine, "bass", ["bass"], parse_key("F major"), 7, StyleOptions(bars=7))
-    outs = engine.run([req] * 5, SamplingConfig(seed=11, temperature=2.0))
-    assert all(sum(engine.codec.type_of[t] == "Bar" for t in o) == 7 for o in outs)
-    assert not any(engine.codec.eos_id in o for o in outs)
+def test_no_eos_before_the_asked_bars(tiny_engine):
+    req = make_request(tiny_engine, "bass", ["bass"], parse_key("F major"), 7, StyleOptions(bars=7))
+    outs = tiny_engine.run([req] * 5, SamplingConfig(seed=11, temperature=2.0))
+    assert all(sum(tiny_engine.codec.type_of[t] == "Bar" for t in o) == 7 for o in outs)
+    assert not any(tiny_engine.codec.eos_id in o for o in outs)
     assert np.all([len(o) > 0 for o in outs])
 
 
-def test_preview_writes_wav_and_piano_roll(engine, tmp_path):
+def test_preview_writes_wav_and_piano_roll(tiny_engine, tmp_path):
     import wave
 
     from midiforge.generation import generate as run
 
     result = run("melody", StyleOptions(n=1, bars=2, sampling=SamplingConfig(seed=1)), out=tmp_path,
-                 engine=engine, preview=True)
+                 engine=tiny_engine, preview=True)
     midi = result.files[0]
     with wave.open(str(midi.with_suffix(".wav"))) as w:
         assert w.getframerate() == 22050 and w.getnframes() > 22050  # two bars at 120 bpm = 4 s
@@ -160,3 +155,94 @@ def test_repeated_ngrams_are_banned_per_row():
     _ban_repeated_ngrams(x, recent, 3)
     assert np.isneginf(x[0]).tolist() == [i == 7 for i in range(10)]
     assert not np.isneginf(x[1:]).any()
+
+
+# ---------------------------------------------------------------- songs-issue guarantees
+def _chord_tokens(engine, toks):
+    return [engine.codec.token(t) for t in toks if engine.grammar.is_chord[t]]
+
+
+def test_every_bar_names_a_real_chord_that_chords_and_bass_play(engine):
+    from midiforge.generation.styles import model_chord_plan
+    from midiforge.music.chords import ALL_CHORDS
+
+    key = parse_key("C major")
+    opts = StyleOptions(bars=6, scale_lock=True, sampling=SamplingConfig(seed=4))
+    plan = model_chord_plan(engine, 6, opts)
+    reqs = [make_request(engine, "full", ["melody", "chords", "bass"], key, 6, opts, None, plan) for _ in range(4)]
+    g = engine.grammar
+    for toks in engine.run(reqs, SamplingConfig(seed=4, temperature=1.5)):
+        assert "Chord_N" not in _chord_tokens(engine, toks)
+        for bar in _bars(engine, toks):
+            chord = ALL_CHORDS[g.value[next(t for t in bar if g.is_chord[t])]]
+            program, first_bass, position, bass_on_one = None, True, None, False
+            for t in bar:
+                if g.is_position[t]:
+                    position = g.value[t]
+                if g.is_program[t]:
+                    program = g.value[t]
+                    bass_on_one |= program == 32 and position == 0
+                elif g.is_pitch[t] and program == 0:  # the chord track plays the bar's chord tones
+                    assert g.value[t] % 12 in chord.pitch_classes
+                elif g.is_pitch[t] and program == 32 and first_bass:  # the bass starts on the root
+                    assert g.value[t] % 12 == chord.root_pc
+                    first_bass = False
+            assert bass_on_one  # the bass plays (its root) on beat 1 of every bar
+
+
+def test_first_bar_sounds_on_beat_one(engine):
+    key = parse_key("D minor")
+    opts = StyleOptions(bars=2, sampling=SamplingConfig(seed=1))
+    reqs = [make_request(engine, "melody", ["melody"], key, 2, opts) for _ in range(6)]
+    g = engine.grammar
+    for toks in engine.run(reqs, SamplingConfig(seed=1, temperature=1.5)):
+        first = _bars(engine, toks)[0]
+        assert [g.value[t] for t in first if g.is_position[t]][0] == 0
+
+
+def test_key_lock_admits_asked_chord_tones_and_raised_sevenths():
+    from midiforge.generation.styles import allowed_pcs, key_of_chords
+
+    c_major, c_minor = parse_key("C major"), parse_key("C minor")
+    assert 1 in allowed_pcs(c_major, [parse_chord("A7")])  # A7's C#
+    assert 11 in allowed_pcs(c_minor) and 9 in allowed_pcs(c_minor)  # B natural, A natural
+    assert 1 not in allowed_pcs(c_major)
+    assert key_of_chords([parse_chord(c) for c in "C G Am F".split()]).name == "C major"
+    assert key_of_chords([parse_chord(c) for c in "Am F C G".split()]).name == "A minor"
+    assert key_of_chords([parse_chord(c) for c in "D A Bm G".split()]).name == "D major"
+
+
+def test_chords_without_key_take_the_progression_key_and_keep_its_chords(engine, tmp_path):
+    result = generate("chord", StyleOptions(n=2, bars=4, chords="D A Bm G", sampling=SamplingConfig(seed=3)),
+                      model=str(engine.model_path), backend="torch", out=tmp_path)
+    assert {p.meta["key"] for p in result.pieces} == {"D major"}
+    assert all(p.meta["chords"] == ["D", "A", "Bm", "G"] for p in result.pieces)
+
+
+def test_every_request_fits_a_short_trained_window(tiny_checkpoint, tmp_path):
+    """A model trained on 192-token windows: songs, clips and infill stay inside them."""
+    from dataclasses import replace as dc_replace
+
+    from midiforge.generation.engine import Engine
+    from midiforge.generation.infill import infill
+
+    small = Engine.load(tiny_checkpoint, backend="torch")
+    small.training = {"config": {"seq_len": 192}}
+    seen: list[int] = []
+    run = small.run
+
+    def checked(reqs, sampling, batch_size=32):
+        seen.extend(len(r.prompt) + r.max_tokens for r in reqs)
+        return run(reqs, sampling, batch_size)
+
+    small.run = checked
+    opts = StyleOptions(n=2, bars=12, sections="AB", sampling=SamplingConfig(seed=5, temperature=1.3))
+    from midiforge.registry import get
+
+    song = get("style", "harmonic").generate(small, opts)[0]
+    assert song.meta["bars"] == 12
+    for style in ("melody", "bass"):
+        get("style", style).generate(small, dc_replace(opts, sections=None))
+    result = infill(small, song.score, (4, 8), "full", SamplingConfig(seed=1))
+    assert result.score.note_num() > 0
+    assert seen and max(seen) <= 192

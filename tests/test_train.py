@@ -76,7 +76,7 @@ def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
     base = dict(
         model="music-transformer", model_config=dict(TINY_TRANSFORMER), data=[str(data)], out=str(out),
         batch_size=8, seq_len=64, lr=3e-3, warmup_steps=5, epochs=2, log_interval=1, progress=False, seed=7,
-    )  # fmt: skip
+    )
     base.update(changes)
     return TrainConfig(**base)
 
@@ -163,12 +163,14 @@ def test_early_stopping_and_max_steps(chorales, tmp_path):
     assert limited.best is not None  # a final validation still picks a best checkpoint
     early = train(tiny_config(chorales, tmp_path / "b", lr=1.0, epochs=6, eval_interval=2, patience=2))
     assert early.stopped == "early_stopping"
+    again = train(tiny_config(chorales, tmp_path / "b", lr=1.0, epochs=6, eval_interval=2, patience=2))
+    assert (again.stopped, again.steps, again.history) == ("already_complete", early.steps, early.history)
 
 
 def test_hf_model_trains_and_generates(chorales, tmp_path):
     pytest.importorskip("transformers")
     cfg = tiny_config(chorales, tmp_path / "hf", model="hf-gpt2", model_config={"d_model": 32, "n_layers": 2, "n_heads": 4},
-                      max_steps=6, epochs=1)  # fmt: skip
+                      max_steps=6, epochs=1)
     result = train(cfg)
     losses = [loss for _, loss in train_losses(result.history)]
     assert result.steps == 6 and losses[-1] < losses[0]
@@ -206,7 +208,7 @@ def test_cli_trains_with_flags_and_model_options(chorales, tmp_path):
     out = tmp_path / "cli"
     code = run_cli(cli, ["train", "--data", str(chorales), "--data", str(chorales), "--out", str(out),
                          "--max-steps", "2", "--batch-size", "4", "--seq-len", "64", "--no-progress",
-                         "--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "positional=relative"])  # fmt: skip
+                         "--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "positional=relative"])
     assert code == 0
     meta = load_checkpoint(out / "last.safetensors").meta
     assert meta["model_config"]["positional"] == "relative" and meta["training"]["step"] == 2
@@ -226,7 +228,7 @@ def test_ddp_with_two_cpu_processes(chorales, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
            str(midiforge), "train", "--data", str(chorales), "--out", str(out), "--device", "cpu",
            "--max-steps", "4", "--batch-size", "4", "--seq-len", "64", "--no-progress", "--log-interval", "1",
-           "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]  # fmt: skip
+           "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -234,3 +236,109 @@ def test_ddp_with_two_cpu_processes(chorales, tmp_path):
     assert meta["processes"] == 2 and meta["step"] == 4
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) > 4
+
+
+def test_rerun_into_a_run_folder_continues_it_and_overwrites_nothing(chorales, tmp_path):
+    out = tmp_path / "run"
+    first = train(tiny_config(chorales, out, max_steps=4))
+    saved = {name: (out / name).read_bytes() for name in ("best.safetensors", "last.safetensors", "last.state.pt")}
+    again = train(tiny_config(chorales, out, max_steps=4))  # the same command once more
+    assert (again.stopped, again.steps) == ("already_complete", 4)
+    assert {name: (out / name).read_bytes() for name in saved} == saved
+    assert again.history == first.history
+    longer = train(tiny_config(chorales, out, max_steps=6))  # asked for more: it continues
+    assert longer.steps == 6 and [s for s, _ in train_losses(longer.history)] == list(range(1, 7))
+    log = (out / "train.log").read_text()
+    assert "continuing the run" in log and "at step 4" in log and "finished (max_steps) at step 6" in log
+
+    (out / "last.state.pt").unlink()  # checkpoints without a state: refused, nothing replaced
+    best = (out / "best.safetensors").read_bytes()
+    with pytest.raises(MidiforgeError, match="already holds best.safetensors, last.safetensors .* new --out"):
+        train(tiny_config(chorales, out, max_steps=2))
+    assert (out / "best.safetensors").read_bytes() == best
+
+
+def test_a_resumable_checkpoint_is_saved_on_a_time_interval(chorales, tmp_path):
+    def crash(step, info):
+        if step == 3:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):  # long before the first epoch ends
+        train(tiny_config(chorales, tmp_path / "run", checkpoint_minutes=1e-9), on_step=crash)
+    state = torch.load(tmp_path / "run" / "last.state.pt", weights_only=True)
+    assert state["position"]["step"] == 3
+    assert "stopped by an error at step 3" in (tmp_path / "run" / "train.log").read_text()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(tiny_config(chorales, tmp_path / "off", checkpoint_minutes=0), on_step=crash)
+    assert not (tmp_path / "off" / "last.state.pt").exists()
+
+
+def test_kill_after_the_first_save_and_rerun_resumes_without_temporary_files(chorales, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    midiforge = Path(sys.executable).parent / "midiforge"
+    cmd = [str(midiforge), "train", "--data", str(chorales), "--out", str(out), "--epochs", "100",
+           "--max-steps", "150", "--batch-size", "8", "--seq-len", "64", "--log-interval", "1", "--no-progress",
+           "--checkpoint-minutes", "0.002", "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (out / "last.state.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    killed_at = torch.load(out / "last.state.pt", weights_only=True)["position"]["step"]
+    assert 0 < killed_at < 150
+    (out / ".training.png.k1ll3d.tmp").write_bytes(b"")  # what a kill during a write leaves
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"continuing the run in {out} at step {killed_at}" in " ".join(rerun.stderr.split())
+    rows = [line.split(",") for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    train_steps = [int(r[0]) for r in rows if r[2]]
+    assert train_steps == list(range(1, 151))  # every step once: nothing lost, nothing repeated
+    assert not [p for p in out.rglob("*.tmp")]
+    assert load_checkpoint(out / "last.safetensors").meta["training"]["step"] == 150
+
+
+def test_a_foreign_state_file_is_refused_with_midiforge_s_own_message(chorales, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    marker = tmp_path / "pwned"
+    torch.save({"x": _Evil(str(marker))}, out / "last.state.pt")
+    with pytest.raises(MidiforgeError) as info:
+        train(tiny_config(chorales, out, max_steps=2))
+    message = str(info.value)
+    assert "is not a midiforge training state" in message and "was not loaded" in message
+    assert "weights_only" not in message and "\n" not in message
+    assert not marker.exists()
+    torch.save({"format": 99}, out / "last.state.pt")  # plain data, but not ours
+    with pytest.raises(MidiforgeError, match="not a midiforge training state"):
+        train(tiny_config(chorales, out, max_steps=2))
+
+
+class _Evil:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_validation_rows_carry_the_epoch_and_checkpoints_are_0644(chorales, tmp_path):
+    umask = os.umask(0o022)
+    try:
+        result = train(tiny_config(chorales, tmp_path / "run", max_steps=4, eval_interval=2))
+    finally:
+        os.umask(umask)
+    val_rows = [r for r in result.history if r.get("val_loss") is not None]
+    train_epoch = {r["step"]: r["epoch"] for r in result.history if r.get("train_loss") is not None}
+    assert [r["step"] for r in val_rows] == [2, 4]
+    assert all(0 < r["epoch"] == train_epoch[r["step"]] < 1 for r in val_rows)
+    csv_rows = [line.split(",") for line in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
+    assert [float(r[1]) for r in csv_rows if r[3]] == [r["epoch"] for r in val_rows]
+    for name in ("best.safetensors", "last.safetensors", "last.state.pt", "metrics.csv"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name

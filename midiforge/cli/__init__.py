@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "midiforge.cli.evaluate_cmd",
     "midiforge.cli.inspect_cmd",
     "midiforge.cli.pipeline_cmd",
+    "midiforge.cli.studio_cmd",
 ]
 
 

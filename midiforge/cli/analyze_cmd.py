@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, progress
+from midiforge.cli.common import console, err_console, progress
 from midiforge.cli.prepare_cmd import stage_updater
 from midiforge.data.analyze import AnalysisReport, analyze
 from midiforge.data.midi_io import DEFAULT_MAX_MB, LoadLimits
@@ -80,7 +80,9 @@ def print_report(report: AnalysisReport, max_rows: int) -> None:
 @click.option("--max-rows", default=30, show_default=True, help="Per-file rows to print (0 = summary only).")
 @click.option("--max-file-mb", default=DEFAULT_MAX_MB, show_default=True, help="Skip files larger than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of tables.")
-def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json) -> None:
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier analysis in the folder (default: write to FOLDER-2, FOLDER-3, ...).")  # fmt: skip
+def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json, overwrite) -> None:
     """Per-file and summary statistics: tempo, meter, duration, tracks/programs, notes, pitch
     range, polyphony and estimated key, plus a JSON report and PNG histograms."""
     if path is None and corpus is None:
@@ -100,7 +102,11 @@ def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json) -
             workers=workers,
             progress=update,
             limits=LoadLimits(max_mb=max_file_mb),
+            overwrite=overwrite,
         )
+    written = Path(report.outputs["json"]).parent
+    if written != out:
+        err_console.print(f"{out} already holds an analysis (kept): this one is in {written}", soft_wrap=True)
     if as_json:
         click.echo(json.dumps(dict(report.to_dict(), outputs=report.outputs), indent=1))
     else:

@@ -7,6 +7,7 @@ import traceback
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -57,7 +58,15 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
     except MidiforgeError as exc:
         if _wants_debug(argv):
             traceback.print_exc()
-        err_console.print(f"[red]Error:[/red] {exc}", soft_wrap=True)
+        err_console.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+        return 1
+    except ModuleNotFoundError as exc:  # a feature from an extra that is not installed
+        from midiforge.extras import missing_extra_message
+
+        hint = missing_extra_message(exc, next((a for a in argv if not a.startswith("-")), None))
+        if hint is None or _wants_debug(argv):
+            raise
+        err_console.print(f"[red]Error:[/red] {escape(hint)}", soft_wrap=True)
         return 1
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         if _wants_debug(argv):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from midiforge.cli.common import console
@@ -51,7 +52,7 @@ def render(report: Report) -> None:
         problems.add_column(column)
     for finding in report.findings:
         style = _STYLE[finding.severity]
-        problems.add_row(f"[{style}]{finding.severity}[/{style}]", finding.problem, finding.fix)
+        problems.add_row(f"[{style}]{finding.severity}[/{style}]", escape(finding.problem), escape(finding.fix))
     console.print(problems)
 
 

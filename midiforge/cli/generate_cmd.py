@@ -7,13 +7,23 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console
+from midiforge.cli.common import console, err_console, progress
 
 
-def _style_names() -> list[str]:
-    from midiforge.registry import registry
+class BarCounter:
+    """A bar listener that only counts: the progress bar of a request, in bars, as the style
+    hands them over (styles that do not report bars show a spinner)."""
 
-    return registry().names("style")
+    def __init__(self, bar, description: str) -> None:
+        self.bar, self.total = bar, 0
+        self.task = bar.add_task(description, total=None, info="bars")
+
+    def piece(self, row: int, n_bars: int, render) -> None:
+        self.total += n_bars
+        self.bar.update(self.task, total=self.total)
+
+    def bars(self, row: int, first_bar: int, bars: list) -> None:
+        self.bar.advance(self.task, len(bars))
 
 
 @click.command("generate")
@@ -35,6 +45,9 @@ def _style_names() -> list[str]:
 @click.option("--drums/--no-drums", default=False, show_default=True,
               help="Add a drum track [harmonic]: the model's own if it learned drums, else a drummer plugin's.")
 @click.option("--drummer", default=None, help="Drummer plugin for --drums (see `midiforge plugins`) [default: groove].")
+@click.option("--groove", default=None, help="Groove family the model plays (pop, rock, ballad, swing, bossa, latin, country, folk, blues, funk, march, waltz, sixeight) [default: one per piece that fits --meter].")
+@click.option("--density", type=click.Choice(["sparse", "medium", "busy"]), default=None, help="How busy the melody (or the clip's part) is [default: medium].")
+@click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature.")
 @click.option("--top-k", type=int, default=0, show_default=True, help="Top-k sampling (0 = off).")
 @click.option("--top-p", type=float, default=0.95, show_default=True, help="Nucleus sampling (1.0 = off).")
@@ -46,15 +59,17 @@ def _style_names() -> list[str]:
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder.")
 @click.option("--preview", is_flag=True, help="Also write a WAV preview and a piano-roll PNG per file.")
+@click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
-            temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out, preview, live_port):
+            groove, density, vary_repeats, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
+            preview, overwrite, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
+    from midiforge import contracts
     from midiforge.errors import MidiforgeError
     from midiforge.generation import SamplingConfig, StyleOptions, generate
 
-    if style not in _style_names():
-        raise MidiforgeError(f"unknown style '{style}' (available: {', '.join(_style_names())})")
+    contracts.style(style)  # an unknown style names the plugins that failed to load, and why
     if n < 1:
         raise MidiforgeError("--n-clips must be at least 1")
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
@@ -63,10 +78,12 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                               repetition_penalty=repetition_penalty, seed=seed)
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
-                           section_bars=section_bars, drums=drums, drummer=drummer, role=role)
-    settings = dict(out=out, model=model, backend=backend, device=device, preview=preview)
+                           section_bars=section_bars, drums=drums, drummer=drummer, role=role, groove=groove,
+                           density=density, vary_repeats=vary_repeats)
+    settings = dict(out=out, model=model, backend=backend, device=device, preview=preview, overwrite=overwrite)
     if live_port is None:
-        with err_console.status(f"Generating {style} ..."):
+        with progress(transient=True) as bar:
+            options.listener = BarCounter(bar, f"generating {style}")
             result = generate(style, options, **settings)
     else:
         from midiforge.live import generate_live
@@ -78,11 +95,11 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
                           + (f"; the music waited {report.stalls}x for the model" if report.stalls else ""))
     table = Table(title=f"{len(result.files)} files in {result.seconds:.2f} s ({result.backend} backend)")
     with_drums = any("drums" in piece.meta for piece in result.pieces)
-    for col in ("file", "key", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
+    for col in ("file", "key", "groove", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
         table.add_column(col)
     for path, piece in zip(result.files, result.pieces, strict=True):
         chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
-        row = [str(path), piece.meta.get("key", ""), f"{piece.meta.get('tempo', 0):.0f}",
+        row = [str(path), piece.meta.get("key", ""), piece.meta.get("groove", ""), f"{piece.meta.get('tempo', 0):.0f}",
                str(piece.meta.get("bars", "")), chords_text[:60]]
         if with_drums:
             row.append(f"{piece.meta.get('drum_notes', 0)} notes ({piece.meta.get('drums', 'none')})")

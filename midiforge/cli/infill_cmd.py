@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from midiforge.cli.common import console
-from midiforge.cli.model_options import model_options, rewrite_song, sampling_options
+from midiforge.cli.model_options import model_options, overwrite_option, rewrite_song, sampling_options
 
 
 @click.command("infill")
@@ -17,15 +17,16 @@ from midiforge.cli.model_options import model_options, rewrite_song, sampling_op
               type=click.Choice(["full", "melody", "chords", "bass"]), help="Which part to regenerate (full = every track).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file [default: SONG_infill_BARS.mid beside SONG].")
+@overwrite_option
 @sampling_options
 @model_options
-def command(song, bars_text, track, out, temperature, top_k, top_p, seed, model, backend):
+def command(song, bars_text, track, out, overwrite, temperature, top_k, top_p, seed, model, backend):
     """Regenerate bars of SONG, keeping every other note untouched; the model sees both sides of the gap."""
     from midiforge.generation.infill import infill, parse_bars
 
     gap = parse_bars(bars_text)
     out = out or song.with_name(f"{song.stem}_infill_{bars_text}.mid")
-    rewrite_song(song, out, f"Filling bars {bars_text} ({track}) ...",
-                 lambda engine, score, sampling: (infill(engine, score, gap, track, sampling).score, None),
-                 temperature, top_k, top_p, seed, model, backend)
+    _, out = rewrite_song(song, out, f"Filling bars {bars_text} ({track}) ...",
+                          lambda engine, score, sampling: (infill(engine, score, gap, track, sampling).score, None),
+                          temperature, top_k, top_p, seed, model, backend, overwrite)
     console.print(f"Wrote {out} (bars {bars_text}, {track}; every note outside the gap unchanged)")

@@ -67,7 +67,7 @@ def attention(checkpoint, midi, out, max_tokens, role, bars, key, seed, label_li
         result = inspect_attention(
             checkpoint, out, midi=midi, max_tokens=max_tokens, role=role, bars=bars, key=key, seed=seed,
             label_limit=label_limit,
-        )  # fmt: skip
+        )
     console.print(f"{len(result.tokens)} tokens ({result.source}), {len(result.images)} layers:")
     for path in [*result.images, result.tokens_json]:
         console.print(f"  {path}")

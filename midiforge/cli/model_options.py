@@ -23,13 +23,20 @@ def model_options(fn):
                         help="Checkpoint (.safetensors) or exported model (.onnx); default: the shipped model.")(fn)
 
 
-def rewrite_song(song, out, status: str, rewrite, temperature, top_k, top_p, seed, model, backend):
+def overwrite_option(fn):
+    return click.option("--overwrite", is_flag=True,
+                        help="Replace OUT if it exists (default: a taken name moves on to NAME-2.mid, ...).")(fn)
+
+
+def rewrite_song(song, out, status: str, rewrite, temperature, top_k, top_p, seed, model, backend, overwrite=False):
     """Load SONG and the model, run ``rewrite(engine, score, sampling) -> (score, info)`` and write
-    the result atomically to ``out``; returns ``info``. Shared by ``infill`` and ``vary``."""
-    from midiforge.atomic import atomic_path
+    the result atomically to ``out`` (or the next free name: an earlier result is never replaced
+    unless ``overwrite``); returns ``(info, path written)``. Shared by ``infill`` and ``vary``."""
+    from midiforge.atomic import atomic_path, create_new
     from midiforge.cli.common import err_console
     from midiforge.generation.engine import Engine
     from midiforge.generation.infill import load_song
+    from midiforge.generation.pieces import free_names
     from midiforge.generation.sampler import SamplingConfig
 
     score = load_song(song)
@@ -37,6 +44,8 @@ def rewrite_song(song, out, status: str, rewrite, temperature, top_k, top_p, see
     sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     with err_console.status(status):
         new_score, info = rewrite(engine, score, sampling)
-    with atomic_path(out) as tmp:
-        new_score.dump_midi(str(tmp))
-    return info
+    if overwrite:
+        with atomic_path(out) as tmp:
+            new_score.dump_midi(str(tmp))
+        return info, out
+    return info, create_new(free_names(out), lambda tmp: new_score.dump_midi(str(tmp)))

@@ -127,7 +127,7 @@ def print_summary(result: PipelineResult) -> None:
 @click.option("--until", type=click.Choice(STAGES), default=None, help="Stop after this stage.")
 @click.option("--force", is_flag=True, help="Re-run every stage from scratch, even those already done.")
 def command(source, corpus, limit, out, model, model_opts, epochs, max_steps, max_minutes, batch_size, seq_len, lr,
-            device, style, n_clips, bars, backend, seed, workers, until, force) -> None:  # fmt: skip
+            device, style, n_clips, bars, backend, seed, workers, until, force) -> None:
     """Run analyze -> prepare -> train -> generate -> evaluate on SOURCE (a folder of MIDI) or --corpus.
 
     A re-run skips the stages already done with the same inputs and options (stages.json) and
@@ -142,7 +142,7 @@ def command(source, corpus, limit, out, model, model_opts, epochs, max_steps, ma
         epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, seq_len=seq_len, lr=lr,
         device=device, style=style, n_clips=n_clips, bars=bars, backend=backend, seed=seed, workers=workers,
         until=until, force=force,
-    )  # fmt: skip
+    )
     with progress() as bar:
         result = run_pipeline(options, progress=bar)
     print_summary(result)

@@ -95,6 +95,8 @@ def print_summary(summary: PrepareSummary) -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed for the split and infilling choices.")
 @click.option("--workers", default=2, show_default=True, help="Worker processes.")
 @click.option("--max-file-mb", default=8.0, show_default=True, help="Skip files larger than this.")
+@click.option("--tokenizer-param", "tokenizer_params", multiple=True, metavar="KEY=VALUE",
+              help="Tokenizer (MidiTok) parameter, e.g. use_velocities=false; saved with the dataset's codec.")
 def command(
     path,
     corpus,
@@ -109,6 +111,7 @@ def command(
     seed,
     workers,
     max_file_mb,
+    tokenizer_params,
 ) -> None:
     """Tokenize PATH (a folder of .mid/.midi files) or --corpus NAME into a dataset.
 
@@ -118,8 +121,11 @@ def command(
         raise MidiforgeError("give PATH or --path, not both")
     path = path or corpus_path
     low, high = _transpose_range(transpose)
+    from midiforge.cli.export_cmd import parse_option
+
     options = PrepareOptions(
         tokenizer=tokenizer,
+        tokenizer_params=dict(parse_option(text) for text in tokenizer_params),
         max_seq_len=max_seq_len,
         transpose_low=low,
         transpose_high=high,
@@ -129,7 +135,7 @@ def command(
         max_file_mb=max_file_mb,
     )
     if out is None:
-        name = corpus if corpus and corpus != "user" else (Path(path).resolve().name if path else "dataset")
+        name = corpus if corpus and path is None else (Path(path).resolve().name if path else "dataset")
         out = Path("datasets") / (f"{name}-{limit}" if limit else name)
     with progress() as bar:
         update = stage_updater(bar, {"convert": "converting corpus", "tokenize": "tokenizing"})

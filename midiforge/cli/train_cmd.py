@@ -41,6 +41,12 @@ OPTIONS: list[tuple[str, str, Any, str]] = [
         int,
         "Write last.* every N steps (0 = at each validation).",
     ),
+    (
+        "--checkpoint-minutes",
+        "checkpoint_minutes",
+        float,
+        "Also write last.* (resumable) after this many minutes (0 = off).",
+    ),
     ("--log-interval", "log_interval", int, "Metrics row every N steps."),
     ("--sample-interval", "sample_interval", int, "Write samples/step_N.mid every N steps (0 = off)."),
     ("--sample-tokens", "sample_tokens", int, "Tokens per sample."),
@@ -116,7 +122,12 @@ def _add_options(func):
     metavar="KEY=VALUE",
     help="Model option, e.g. d_model=256 or positional=relative (repeatable).",
 )
-@click.option("--resume", is_flag=True, default=False, help="Continue exactly from OUT/last.state.pt.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    default=False,
+    help="Insist on continuing from OUT/last.state.pt (re-running into a run folder continues it anyway).",
+)
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bar (for logs).")
 @_add_options
 def command(data, config_file, recipe, model_opts, resume, no_progress, **flags) -> None:

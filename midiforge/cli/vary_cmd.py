@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from midiforge.cli.common import console
-from midiforge.cli.model_options import model_options, rewrite_song, sampling_options
+from midiforge.cli.model_options import model_options, overwrite_option, rewrite_song, sampling_options
 
 
 @click.command("vary")
@@ -17,14 +17,15 @@ from midiforge.cli.model_options import model_options, rewrite_song, sampling_op
               type=click.Choice(["full", "melody", "chords", "bass"]), help="Which part to vary.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file [default: SONG_var.mid beside SONG].")
+@overwrite_option
 @sampling_options
 @model_options
-def command(song, strength, track, out, temperature, top_k, top_p, seed, model, backend):
+def command(song, strength, track, out, overwrite, temperature, top_k, top_p, seed, model, backend):
     """Rewrite about STRENGTH of the bars of SONG with the model, keeping each bar's chord and the form."""
     from midiforge.generation.infill import vary
 
     out = out or song.with_name(f"{song.stem}_var.mid")
-    bars = rewrite_song(song, out, "Writing a variation ...",
-                        lambda engine, score, sampling: vary(engine, score, strength, track, sampling, seed=seed),
-                        temperature, top_k, top_p, seed, model, backend)
+    bars, out = rewrite_song(song, out, "Writing a variation ...",
+                             lambda engine, score, sampling: vary(engine, score, strength, track, sampling, seed=seed),
+                             temperature, top_k, top_p, seed, model, backend, overwrite)
     console.print(f"Wrote {out}: rewrote bars {', '.join(map(str, bars))} ({track})")

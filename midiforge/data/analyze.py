@@ -7,7 +7,9 @@ written as a JSON report and PNG histograms. Bad files are listed with their rea
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,9 +21,9 @@ import numpy as np
 
 from midiforge import atomic
 from midiforge.data.midi_io import BadMidi, LoadLimits, load_score
-from midiforge.data.music21_convert import pool_context
 from midiforge.data.roles import find_roles
 from midiforge.data.sources import resolve_source
+from midiforge.data.workers import WorkerDied, run_jobs
 from midiforge.music.keys import estimate_key
 
 ProgressFn = Callable[[str, int, int], None]
@@ -194,45 +196,69 @@ def analyze(
     workers: int = 2,
     progress: ProgressFn | None = None,
     limits: LoadLimits | None = None,
+    overwrite: bool = False,
 ) -> AnalysisReport:
     """Analyze ``path`` (folder/file) or ``corpus``; with ``out``, write ``analysis.json`` and
-    ``histograms.png`` there."""
+    ``histograms.png`` there, or in ``out-2``, ``out-3``, ... when ``out`` already holds an
+    analysis (unless ``overwrite``): an earlier analysis is never replaced by accident."""
     started = time.perf_counter()
     limits = limits or LoadLimits()
     source = resolve_source(
         path, corpus, limit, workers, (lambda d, t: progress("convert", d, t)) if progress else None
     )
     jobs = [str(f) for f in source.files]
-    infos: list[dict[str, Any]] = []
     histogram = np.zeros(128, dtype=np.int64)
-
-    def collect(results) -> None:
-        nonlocal histogram
-        for info, hist in results:
-            info["name"] = source.relative(Path(info["file"]))
-            infos.append(info)
-            histogram += hist
-            if progress:
-                progress("analyze", len(infos), len(jobs))
 
     if progress:
         progress("analyze", 0, len(jobs))
     if workers <= 1 or len(jobs) <= 1:
         _init(source.roles, limits)
-        collect(map(_stats_one, jobs))
+        results = enumerate(map(_stats_one, jobs))
     else:
-        with pool_context().Pool(workers, initializer=_init, initargs=(source.roles, limits)) as pool:
-            collect(pool.imap(_stats_one, jobs, chunksize=8))
+        results = run_jobs(_stats_one, jobs, workers, initializer=_init, initargs=(source.roles, limits))
+    by_index: dict[int, dict[str, Any]] = {}
+    for index, result in results:
+        if isinstance(result, WorkerDied):  # reported like any other file that could not be read
+            info, hist = {"file": jobs[index], "status": "skipped", "reason": result.reason}, 0
+        else:
+            info, hist = result
+        info["name"] = source.relative(Path(info["file"]))
+        by_index[index] = info
+        histogram += hist
+        if progress:
+            progress("analyze", len(by_index), len(jobs))
+    infos = [by_index[i] for i in sorted(by_index)]
     report = AnalysisReport(
         corpus=source.corpus, files=infos, summary=summarize(infos), pitch_histogram=histogram.tolist()
     )
     report.summary["seconds"] = round(time.perf_counter() - started, 2)
     if out is not None:
-        out = Path(out)
-        if report.summary["ok"]:
-            report.outputs.update(write_histograms(report, out))
-        report.outputs["json"] = str(out / "analysis.json")
-        atomic.write_text(
-            out / "analysis.json", json.dumps(dict(report.to_dict(), outputs=report.outputs), indent=1)
-        )
+        out = claim_folder(Path(out), overwrite)
+        try:
+            if report.summary["ok"]:
+                report.outputs.update(write_histograms(report, out))
+            report.outputs["json"] = str(out / "analysis.json")
+            atomic.write_text(
+                out / "analysis.json", json.dumps(dict(report.to_dict(), outputs=report.outputs), indent=1)
+            )
+        except BaseException:
+            if (out / "analysis.json").stat().st_size == 0:  # our own claim, still empty
+                (out / "analysis.json").unlink()
+            raise
     return report
+
+
+def claim_folder(out: Path, overwrite: bool = False) -> Path:
+    """``out``, or the first of ``out-2``, ``out-3``, ... without an ``analysis.json``; the claim
+    (an empty ``analysis.json`` created exclusively) keeps two concurrent analyses apart."""
+    for k in itertools.count(1):
+        folder = out if k == 1 else out.with_name(f"{out.name}-{k}")
+        folder.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            return folder
+        try:
+            os.close(os.open(folder / "analysis.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return folder
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")

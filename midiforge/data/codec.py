@@ -32,12 +32,14 @@ from midiforge.music.keys import Key
 OUTPUT_TPQ = 480
 CODEC_FORMAT = 1
 
-#: MidiTok parameters of the default (REMI) tokenizer: a 16th-note grid, no velocities, one
-#: token stream with a Program token per note, time signatures (so 3/4 bars are right).
+#: MidiTok parameters of the default (REMI) tokenizer: a 16th-note grid, 16 velocity levels (the
+#: model learns dynamics and accents), one token stream with a Program token per note, time
+#: signatures (so 3/4 bars are right).
 DEFAULT_TOKENIZER_PARAMS: dict[str, Any] = {
     "pitch_range": (21, 109),
     "beat_res": {(0, 4): 4, (4, 8): 2},
-    "use_velocities": False,
+    "use_velocities": True,
+    "num_velocities": 16,
     "use_programs": True,
     "one_token_stream_for_programs": True,
     "programs": [vocab.ROLE_PROGRAMS[r] for r in ("chords", "bass", "melody", "drums")],
@@ -215,20 +217,32 @@ class Codec:
     def program_id(self, role: str) -> int:
         return self.id(f"Program_{vocab.ROLE_PROGRAMS[role]}")
 
+    @property
+    def has_grooves(self) -> bool:
+        """Codecs from before groove and density tokens (their prefix is four controls long)."""
+        return "Groove_none" in self._ids
+
     def prefix_ids(
-        self, role: str, key: Key, tempo_bpm: float, meter: str | tuple[int, int] = "4_4"
+        self,
+        role: str,
+        key: Key,
+        tempo_bpm: float,
+        meter: str | tuple[int, int] = "4_4",
+        groove: str = "none",
+        density: str = "medium",
     ) -> list[int]:
-        """``BOS Role_x Key_x Tempo_x Meter_x``: the conditioning every sequence starts with.
+        """``BOS Role_x Key_x Tempo_x Meter_x Groove_x Density_x``: the conditioning every
+        sequence starts with (no groove and density in codecs made before them).
 
         A sampler continues with ``Bar Chord_<c> TimeSig_<n/d>`` and then the notes of the bar.
         """
-        return [
-            self.bos_id,
-            self.role_id(role),
-            self.key_id(key),
-            self.tempo_id(tempo_bpm),
-            self.meter_id(meter),
-        ]
+        ids = [self.bos_id, self.role_id(role), self.key_id(key), self.tempo_id(tempo_bpm), self.meter_id(meter)]
+        if self.has_grooves:
+            ids += [
+                self.id(f"Groove_{vocab.check_groove(groove)}"),
+                self.id(f"Density_{vocab.check_density(density)}"),
+            ]
+        return ids
 
     # ------------------------------------------------------------------ encode / decode
 

@@ -35,6 +35,7 @@ class EncodedPiece:
     meter: str = "4_4"
     chords: list[Chord | None] = field(default_factory=list)
     notes: int = 0
+    groove: str = "none"
 
 
 def role_score(score: symusic.Score, roles: Mapping[str, Sequence[int]]) -> symusic.Score:
@@ -71,6 +72,48 @@ def bar_chords(score: symusic.Score, bar_ticks: Sequence[int]) -> list[Chord | N
             recognize_chord(pitch[sounding].tolist(), overlap[sounding].tolist()) if sounding.any() else None
         )
     return chords
+
+
+_SYMBOLS: dict[str, Chord] = {}
+
+
+def chord_of_symbol(text: str) -> Chord | None:
+    """A chord marker written by midiforge (``Am``, ``G7``, ``Bbmaj7``), or None for other text."""
+    if not _SYMBOLS:
+        from midiforge.music.chords import ALL_CHORDS
+
+        _SYMBOLS.update((c.symbol, c) for c in ALL_CHORDS)
+    return _SYMBOLS.get(text.strip())
+
+
+def marked_chords(score: symusic.Score, bar_ticks: Sequence[int]) -> list[Chord | None] | None:
+    """The chord of each bar from chord markers at bar starts (band arrangements carry the chart
+    they were rendered from); None when the file has no such markers."""
+    found = {int(m.time): c for m in score.markers if (c := chord_of_symbol(m.text)) is not None}
+    if not found or not len(bar_ticks):
+        return None
+    chords, last = [], None
+    for tick in bar_ticks:
+        last = found.get(int(tick), last)
+        chords.append(last)
+    return chords
+
+
+def marked_groove(score: symusic.Score) -> str:
+    """``groove:<family>`` text marker of a band arrangement; ``none`` otherwise."""
+    for m in score.markers:
+        if m.text.startswith("groove:"):
+            name = m.text.split(":", 1)[1].strip()
+            return name if name in vocab.GROOVES else "none"
+    return "none"
+
+
+def view_density(tracks: Sequence[symusic.Track], view: str, n_bars: int) -> str:
+    """Density of a view: the melody's notes per bar (``full``) or the view's own part's."""
+    role = "melody" if view == "full" else view
+    part = [t for t in tracks if t.name == role]
+    notes = sum(len(t.notes) for t in part)
+    return vocab.density_name(role, notes / max(1, n_bars))
 
 
 def piece_conditions(original: symusic.Score, pre: symusic.Score) -> tuple[Key, float, str]:
@@ -110,7 +153,12 @@ def encode_piece(
     pre = codec.tokenizer.preprocess_score(combined)
     piece = EncodedPiece(notes=sum(len(t.notes) for t in pre.tracks))
     piece.key, piece.tempo_bpm, piece.meter = piece_conditions(score, pre)
-    piece.chords = bar_chords(pre, get_bars_ticks(pre)) if piece.notes else []
+    bar_ticks = get_bars_ticks(pre) if piece.notes else []
+    marked = marked_chords(score, get_bars_ticks(score)) if piece.notes and len(score.markers) else None
+    if marked is not None:
+        marked = (marked + [marked[-1]] * len(bar_ticks))[: len(bar_ticks)]
+    piece.chords = marked if marked is not None else (bar_chords(pre, bar_ticks) if piece.notes else [])
+    piece.groove = marked_groove(score)
     by_name = {t.name: t for t in pre.tracks}
     for view in views:
         wanted = vocab.FULL_ROLES if view == "full" else (view,)
@@ -123,6 +171,7 @@ def encode_piece(
             view_score.tracks.append(t.copy())
         seq = codec.tokenizer.encode(view_score, no_preprocess_score=True)
         body = insert_chords(codec, seq.ids, piece.chords)
-        prefix = codec.prefix_ids(view, piece.key, piece.tempo_bpm, piece.meter)
+        density = view_density(tracks, view, len(bar_ticks))
+        prefix = codec.prefix_ids(view, piece.key, piece.tempo_bpm, piece.meter, piece.groove, density)
         piece.views[view] = prefix + body + [codec.eos_id]
     return piece

@@ -9,17 +9,15 @@ whose ``.mid`` exists is not converted again, and failures are remembered in ``f
 from __future__ import annotations
 
 import json
-import multiprocessing
 import re
-import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import symusic
 
 from midiforge import atomic
+from midiforge.data.workers import WorkerDied, pool_context, run_jobs  # noqa: F401 (pool_context: plugins import it here)
 
 TPQ = 480
 #: Bump when conversion improves: failures remembered by an older converter are retried.
@@ -142,20 +140,14 @@ def convert_all(
         on_progress(done, len(sources))
     if todo:
         if workers > 1 and len(todo) > 1:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
-                _record(pool.map(convert_piece, todo, chunksize=4), failures, done, len(sources), on_progress)
+            # a piece whose worker died is left out, not remembered as a failure: the next run retries it
+            results = ((todo[i].out, None) if isinstance(r, WorkerDied) else r for i, r in run_jobs(convert_piece, todo, workers))
+            _record(results, failures, done, len(sources), on_progress)
         else:
             _record(map(convert_piece, todo), failures, done, len(sources), on_progress)
         data = {"version": CONVERTER_VERSION, "failures": failures}
         atomic.write_text(failures_path, json.dumps(data, indent=1, sort_keys=True))
     return [s.out for s in sources if s.out.exists()]
-
-
-def pool_context():
-    """fork on Linux: workers start fast and scripts/notebooks need no ``__main__`` guard
-    (macOS and Windows keep their default, spawn)."""
-    fork = "fork" in multiprocessing.get_all_start_methods() and sys.platform.startswith("linux")
-    return multiprocessing.get_context("fork" if fork else None)
 
 
 def _record(results, failures: dict[str, str], done: int, total: int, on_progress) -> None:

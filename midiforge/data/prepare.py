@@ -27,10 +27,10 @@ from midiforge.data.dataset import SplitWriter
 from midiforge.data.encoding import encode_piece
 from midiforge.data.examples import ExampleOptions, piece_examples
 from midiforge.data.midi_io import DEFAULT_MAX_MB, DEFAULT_MAX_NOTES, BadMidi, LoadLimits, load_score
-from midiforge.data.music21_convert import pool_context
 from midiforge.data.roles import find_roles, views_for
 from midiforge.data.sources import Source, resolve_source
 from midiforge.data.vocab import ROLES
+from midiforge.data.workers import WorkerDied, run_jobs
 from midiforge.errors import MidiforgeError
 
 #: progress(stage, done, total); stages: "convert", "tokenize"
@@ -198,25 +198,25 @@ def _run_workers(
     roles: dict[str, str],
     workers: int,
     progress: ProgressFn | None,
-) -> None:
+) -> dict[str, dict]:
+    """Process ``jobs``; returns the skip info of files whose worker process died on them (their
+    result is not saved, so the next run tries them again)."""
     init_args = (codec.to_dict(), asdict(options), roles)
-    done = 0
+    lost: dict[str, dict] = {}
     if progress:
         progress("tokenize", 0, len(jobs))
     if workers <= 1 or len(jobs) <= 1:
         _init_worker(*init_args)
-        results = map(_work_one, jobs)
-        for _ in results:
-            done += 1
-            if progress:
-                progress("tokenize", done, len(jobs))
-        return
-    ctx = pool_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
-        for _ in pool.imap_unordered(_work_one, jobs, chunksize=2):
-            done += 1
-            if progress:
-                progress("tokenize", done, len(jobs))
+        results = enumerate(map(_work_one, jobs))
+    else:
+        results = run_jobs(_work_one, jobs, workers, initializer=_init_worker, initargs=init_args)
+    for done, (index, result) in enumerate(results, 1):
+        if isinstance(result, WorkerDied):
+            path = jobs[index][0]
+            lost[path] = {"file": path, "status": "skipped", "reason": result.reason}
+        if progress:
+            progress("tokenize", done, len(jobs))
+    return lost
 
 
 def prepare_dataset(
@@ -242,6 +242,7 @@ def prepare_dataset(
     source = resolve_source(
         path, corpus, limit, workers, (lambda d, t: progress("convert", d, t)) if progress else None
     )
+    atomic.sweep_stale(out)  # temporary files of a run killed mid-write
     work = out / ".work" / _config_key(codec, options)
     work.mkdir(parents=True, exist_ok=True)
     for stale in (out / ".work").iterdir():
@@ -249,8 +250,8 @@ def prepare_dataset(
             shutil.rmtree(stale)  # results of another configuration can never be reused
     results = {f: work / f"{_file_key(f)}.npz" for f in source.files}
     jobs = [(str(f), str(r)) for f, r in results.items() if not r.exists()]
-    _run_workers(jobs, codec, options, source.roles, workers, progress)
-    summary = assemble(out, codec, source, results, options)
+    lost = _run_workers(jobs, codec, options, source.roles, workers, progress)
+    summary = assemble(out, codec, source, results, options, lost)
     summary.resumed = len(source.files) - len(jobs)
     summary.seconds = round(time.perf_counter() - started, 2)
     meta_path = out / "meta.json"
@@ -261,11 +262,26 @@ def prepare_dataset(
 
 
 def assemble(
-    out: Path, codec: Codec, source: Source, results: dict[Path, Path], options: PrepareOptions
+    out: Path,
+    codec: Codec,
+    source: Source,
+    results: dict[Path, Path],
+    options: PrepareOptions,
+    lost: dict[str, dict] | None = None,
 ) -> PrepareSummary:
-    """Write the split arrays, codec.json, meta.json and report.json from per-file results."""
-    infos = {f: load_result(r)[0] for f, r in results.items()}
+    """Write the split arrays, codec.json, meta.json and report.json from per-file results
+    (``lost``: files without a result, by path, with the reason). Refuses to write a dataset
+    with no file in it: that is an error with the reasons, never an empty success."""
+    lost = lost or {}
+    infos = {f: lost.get(str(f)) or load_result(r)[0] for f, r in results.items()}
     ok = [f for f, info in infos.items() if info["status"] == "ok"]
+    if not ok:
+        reasons = Counter(info["reason"] for info in infos.values())
+        listed = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(3))
+        more = f"; {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
+        raise MidiforgeError(
+            f"no usable file: all {len(infos)} were skipped ({listed}{more}); no dataset was written"
+        )
     val_names = split_files([source.relative(f) for f in ok], options.val_fraction, options.seed)
     writers = {s: SplitWriter(out, s) for s in ("train", "val")}
     split_counts: Counter[str] = Counter()

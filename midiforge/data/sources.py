@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from midiforge import registry
+from midiforge import contracts
 from midiforge.errors import MidiforgeError
 from midiforge.paths import cache_dir
 
@@ -37,25 +37,24 @@ def resolve_source(
     workers: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Source:
-    """``path`` (a folder or file: the ``user`` corpus) or a registered ``corpus`` name; corpora
-    converted from music21 are converted on first use and cached."""
+    """``path`` (a folder or file, read by the corpus that ``takes_path``) or a registered
+    ``corpus`` name; corpora converted from music21 are converted on first use and cached."""
     if limit is not None and limit < 1:
         raise MidiforgeError(f"--limit must be at least 1, got {limit}")
     if corpus is None and path is None:
         raise MidiforgeError(
             "give a PATH to MIDI files or --corpus NAME (see 'midiforge plugins' for corpora)"
         )
-    name = corpus or "user"
-    plugin = registry.get("corpus", name)
-    if name == "user" or path is not None:
-        if path is None:
-            raise MidiforgeError(f"corpus '{name}' needs --path")
-        files = plugin.files(cache_dir("corpora"), path=path, limit=limit)
+    plugin = contracts.corpus(corpus) if corpus is not None else contracts.path_corpus()
+    files = contracts.corpus_files(
+        plugin, cache_dir("corpora"), path=path, limit=limit, workers=workers, on_progress=on_progress
+    )
+    if path is not None:
         root = Path(path).expanduser()
         root = root if root.is_dir() else root.parent
     else:
-        files = plugin.files(cache_dir("corpora"), limit=limit, workers=workers, on_progress=on_progress)
-        root = cache_dir("corpora", name)
+        root = cache_dir("corpora", plugin.name)
+    name = plugin.name
     if not files:
         where = f"under {path}" if path is not None else f"in corpus '{name}'"
         raise MidiforgeError(f"no MIDI files (.mid, .midi) found {where}")

@@ -25,6 +25,17 @@ TEMPO_BANDS: tuple[tuple[str, float, float], ...] = (
 METERS: tuple[str, ...] = ("4_4", "3_4", "2_4", "6_8", "other")
 INFILL_TOKENS: tuple[str, ...] = ("Infill_Gap", "Infill_Start", "Infill_End")
 NO_CHORD = "Chord_N"
+#: Groove families (``Groove_*``, see :mod:`midiforge.data.band`); ``none`` = unknown or unaccompanied.
+GROOVES: tuple[str, ...] = (
+    "none", "pop", "rock", "ballad", "swing", "bossa", "latin", "country", "folk", "blues", "funk",
+    "march", "waltz", "sixeight",
+)
+#: How busy the part is (``Density_*``): notes per bar of the melody (or of the view's own part).
+DENSITIES: tuple[str, ...] = ("sparse", "medium", "busy")
+#: Notes per bar below which a part counts as sparse, and as medium (above: busy).
+DENSITY_THRESHOLDS: dict[str, tuple[float, float]] = {
+    "melody": (2.5, 5.0), "chords": (6.0, 12.0), "bass": (2.5, 5.0), "drums": (8.0, 16.0),
+}
 
 
 def control_tokens() -> list[str]:
@@ -35,7 +46,27 @@ def control_tokens() -> list[str]:
     tokens += [f"Meter_{m}" for m in METERS]
     tokens += [NO_CHORD] + [f"Chord_{c.token_name}" for c in ALL_CHORDS]
     tokens += list(INFILL_TOKENS)
+    tokens += [f"Groove_{g}" for g in GROOVES]
+    tokens += [f"Density_{d}" for d in DENSITIES]
     return tokens
+
+
+def density_name(role: str, notes_per_bar: float) -> str:
+    """``sparse``, ``medium`` or ``busy`` for a part playing ``notes_per_bar`` notes a bar."""
+    low, high = DENSITY_THRESHOLDS[role]
+    return DENSITIES[0] if notes_per_bar < low else (DENSITIES[1] if notes_per_bar < high else DENSITIES[2])
+
+
+def check_groove(groove: str) -> str:
+    if groove not in GROOVES:
+        raise MidiforgeError(f"unknown groove '{groove}' (use one of: {', '.join(GROOVES[1:])})")
+    return groove
+
+
+def check_density(density: str) -> str:
+    if density not in DENSITIES:
+        raise MidiforgeError(f"unknown density '{density}' (use one of: {', '.join(DENSITIES)})")
+    return density
 
 
 def tempo_band(bpm: float) -> str:

@@ -217,7 +217,6 @@ FEATURES: tuple[Feature, ...] = (
         lambda p: pitch_class_transitions(p.pitched_tracks),
     ),
 )
-FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 
 
 def piece_features(piece: Piece) -> dict[str, float | np.ndarray]:

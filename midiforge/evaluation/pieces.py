@@ -123,9 +123,12 @@ def load_piece(path: str | Path) -> Piece:
     """Read one MIDI file; ``MidiforgeError`` if it is missing or unreadable."""
     from symusic import Score
 
+    from midiforge.limits import check_midi_file
+
     path = Path(path)
     if not path.is_file():
         raise MidiforgeError(f"{path}: no such MIDI file")
+    check_midi_file(path, f"{path}:")
     try:
         score = Score(str(path)).to("quarter")
     except Exception as exc:  # symusic raises RuntimeError/ValueError variants on corrupt input
@@ -186,7 +189,8 @@ def dataset_split_files(dataset: Path, split: str, what: str) -> list[Path]:
 
 
 def _corpus_files(name: str, what: str) -> list[Path]:
-    from midiforge import paths, registry
+    from midiforge import registry
+    from midiforge.data.sources import resolve_source
 
     reg = registry.registry()
     if name not in reg.names("corpus"):
@@ -194,10 +198,7 @@ def _corpus_files(name: str, what: str) -> list[Path]:
         raise MidiforgeError(
             f"{what}: '{name}' is neither a MIDI file, a folder nor a corpus (corpora: {known})"
         )
-    files = [Path(p) for p in reg.get("corpus", name).files(paths.cache_dir("corpora"))]
-    if not files:
-        raise MidiforgeError(f"{what}: corpus '{name}' has no MIDI files")
-    return files
+    return resolve_source(corpus=name).files  # the one corpus resolver prepare and analyze use
 
 
 @dataclass
@@ -228,5 +229,6 @@ def load_pieces(files: Iterable[Path], source: str, on_file=None) -> PieceSet:
         if on_file is not None:
             on_file(path)
     if not pieces:
-        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files has notes")
+        first = next(iter(skipped.values()), "no notes")
+        raise MidiforgeError(f"{source}: none of the {len(skipped)} MIDI files is usable (first: {first})")
     return PieceSet(source, pieces, skipped)

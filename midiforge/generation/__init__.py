@@ -37,10 +37,12 @@ def generate(
     device: str = "cpu",
     preview: bool = False,
     engine=None,
+    overwrite: bool = False,
 ) -> GenerateResult:
-    """Generate with ``style`` (a style plugin name) and write the files under ``out``."""
+    """Generate with ``style`` (a style plugin name) and write the files under ``out``
+    (a taken file name moves on to a free one unless ``overwrite``)."""
     result = generate_pieces(style, options, model, backend, device, engine)
-    return write_result(result, out, preview)
+    return write_result(result, out, preview, overwrite)
 
 
 def generate_pieces(
@@ -52,18 +54,23 @@ def generate_pieces(
     engine=None,
 ) -> GenerateResult:
     """The sampling half of :func:`generate`: pieces in memory, no files yet."""
+    from midiforge import contracts
     from midiforge.generation.engine import Engine
-    from midiforge.registry import get
+    from midiforge.limits import check_request
 
     options = options or StyleOptions()
-    style_obj = get("style", style)
+    check_request(options)  # before minutes of work: a one-line error for sizes beyond the limits
+    style_obj = contracts.style(style)
     engine = engine or Engine.load(model, backend=backend, device=device)
     start = time.perf_counter()
     pieces = style_obj.generate(engine, options)
     return GenerateResult([], pieces, time.perf_counter() - start, engine.backend_name, engine.model_path)
 
 
-def write_result(result: GenerateResult, out: str | Path, preview: bool = False) -> GenerateResult:
-    """The writing half of :func:`generate`: each piece atomically under ``out``."""
-    result.files = [write_piece(p, Path(out), preview=preview) for p in result.pieces]
+def write_result(
+    result: GenerateResult, out: str | Path, preview: bool = False, overwrite: bool = False
+) -> GenerateResult:
+    """The writing half of :func:`generate`: each piece atomically under ``out``, never over an
+    existing file unless ``overwrite``."""
+    result.files = [write_piece(p, Path(out), preview=preview, overwrite=overwrite) for p in result.pieces]
     return result

@@ -8,9 +8,12 @@ that follows what the model wrote: it sees the finished melody, chords and bass,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from midiforge.errors import MidiforgeError
+
+if TYPE_CHECKING:
+    from midiforge.contracts import Drummer
 
 DEFAULT_DRUMMER = "groove"
 MODEL_DRUMS = "model"  # ``--drummer model``: the model writes the drums itself
@@ -47,23 +50,8 @@ class SongLayout:
         return self.form[index], index, bar - index * self.section_bars
 
 
-class Drummer(Protocol):
-    """What ``register_drummers`` plugins register.
-
-    ``drum_track`` returns a ``symusic.Track`` with ``is_drum=True`` (GM drum map) in the score's
-    ticks. Contract: the drums of bar *b* depend only on the notes that start in bar *b* and on
-    the layout (section letter, bar within section, meter, seed). Then a repeated section gets
-    the same drums, and live playback can draw the drums bar by bar while the song is sampled.
-    """
-
-    name: str
-    description: str
-
-    def drum_track(self, score: Any, layout: SongLayout) -> Any: ...
-
-
 def find_drummer(name: str | None) -> Drummer:
     """The registered drummer ``name`` (default: the built-in groove drummer)."""
-    from midiforge.registry import get
+    from midiforge import contracts
 
-    return get("drummer", name or DEFAULT_DRUMMER)
+    return contracts.drummer(name or DEFAULT_DRUMMER)

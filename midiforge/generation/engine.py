@@ -7,6 +7,7 @@ the engine runs them in one batch and decodes the tokens with the codec the mode
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,16 +18,41 @@ from midiforge.generation.grammar import Grammar
 from midiforge.generation.sampler import Request, Sampler, SamplingConfig
 
 DEFAULT_MODEL_NAME = "default.safetensors"
+DEFAULT_ONNX_NAME = "default.onnx"  # its export, what the light install runs (python -m midiforge.assets.build)
+REBUILD_HINT = "python -m midiforge.assets.build"
 #: part of the cached export's name: bump when the exported graph changes (2: fused attention)
 ONNX_EXPORT_REVISION = 2
 
 
+def _asset(name: str) -> Path:
+    return Path(str(resources.files("midiforge") / "assets" / name))
+
+
 def default_model_path() -> Path:
-    """The small pretrained model shipped inside the package."""
-    path = Path(str(resources.files("midiforge") / "assets" / DEFAULT_MODEL_NAME))
+    """The small pretrained model shipped inside the package (the checkpoint, for training and torch)."""
+    path = _asset(DEFAULT_MODEL_NAME)
     if not path.exists():
         raise MidiforgeError("the default model is missing from this install; pass --model CHECKPOINT")
     return path
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def shipped_onnx() -> tuple[Path | None, bool]:
+    """The shipped ONNX export of the default model, and whether it is stale (exported from another
+    checkpoint than the shipped ``default.safetensors``, whose sha256 its ``default.json`` records)."""
+    onnx_path, checkpoint = _asset(DEFAULT_ONNX_NAME), _asset(DEFAULT_MODEL_NAME)
+    if not onnx_path.is_file():
+        return None, False
+    if not checkpoint.is_file():  # a trimmed install: the export is all there is
+        return onnx_path, False
+    try:
+        recorded = json.loads(onnx_path.with_suffix(".json").read_text()).get("source", {}).get("sha256")
+    except (OSError, ValueError):
+        recorded = None
+    return onnx_path, recorded != file_digest(checkpoint)
 
 
 @dataclass
@@ -52,11 +78,18 @@ class Engine:
 
         ``backend``: ``auto`` (onnxruntime when available, the fastest on CPU), ``onnx`` or ``torch``.
         """
+        if backend not in ("auto", "onnx", "torch"):
+            raise MidiforgeError(f"unknown backend '{backend}' (use auto, onnx or torch)")
+        if model is None and backend != "torch" and device == "cpu":
+            shipped, stale = shipped_onnx()
+            if shipped is not None and not stale:
+                return cls._from_onnx(shipped, shipped)
+            if stale and not _has_torch():
+                raise MidiforgeError(f"the shipped default.onnx was exported from another checkpoint than "
+                                     f"default.safetensors; rebuild it: {REBUILD_HINT}")
         path = Path(model) if model else default_model_path()
         if not path.exists():
             raise MidiforgeError(f"model not found: {path}")
-        if backend not in ("auto", "onnx", "torch"):
-            raise MidiforgeError(f"unknown backend '{backend}' (use auto, onnx or torch)")
         if path.suffix == ".onnx":
             if backend == "torch":
                 raise MidiforgeError("an .onnx model runs with --backend onnx (or auto)")
@@ -79,7 +112,10 @@ class Engine:
     @classmethod
     def _from_torch(cls, path: Path, device: str) -> Engine:
         from midiforge.data.codec import Codec
+        from midiforge.extras import require
         from midiforge.generation.backends import TorchBackend
+
+        require("torch", "train", f"running the checkpoint {path.name} (or an exported .onnx model)")
         from midiforge.models.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(path)
@@ -111,6 +147,19 @@ class Engine:
     def steps_per_beat(self) -> int:
         return int(self.codec.steps_per_beat)
 
+    @property
+    def context_length(self) -> int:
+        """Tokens the model was trained to see at once (its training window; 512 if unrecorded).
+        Every request stays inside it: positions past it were never learned."""
+        config = self.training.get("config") or {}
+        return int(self.training.get("seq_len") or config.get("seq_len") or 512)
+
+
+def _has_torch() -> bool:
+    from midiforge.extras import available
+
+    return available("torch")
+
 
 def _with_seed(cfg: SamplingConfig, seed: int) -> SamplingConfig:
     from dataclasses import replace
@@ -128,14 +177,22 @@ def _cached_onnx_export(checkpoint: Path, required: bool) -> Path | None:
         return None
     from midiforge.paths import cache_dir
 
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    digest = file_digest(checkpoint)[:16]
     target = cache_dir("onnx") / f"{checkpoint.stem}-{digest}-r{ONNX_EXPORT_REVISION}.onnx"
     if target.exists():
         return target
-    try:
-        from midiforge.registry import get
+    from midiforge import contracts
+    from midiforge.models.checkpoint import read_metadata
 
-        report = get("exporter", "onnx").export(checkpoint, target)
+    if not required and not contracts.model_exportable(read_metadata(checkpoint)["model"]):
+        return None  # the model declares it cannot be traced (e.g. transformers models): use torch
+    exporter = contracts.exporter_for_backend("onnx")  # the exporter that says it writes for this backend
+    if exporter is None:
+        if required:
+            raise MidiforgeError("--backend onnx needs an exporter plugin for it (see 'midiforge plugins')")
+        return None
+    try:
+        report = exporter.export(checkpoint, target)
     except ImportError:
         if required:
             raise

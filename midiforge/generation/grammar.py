@@ -12,13 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 #: For each token type, the types that may follow it in a REMI(+) stream. Control tokens of the
-#: prefix (Role, Key, Tempo, Meter) lead to the first Bar; Chord tokens sit right after a Bar.
+#: prefix (Role, Key, Tempo, Meter, Groove, Density) lead to the first Bar; Chord tokens sit right after a Bar.
 REMI_NEXT: dict[str, tuple[str, ...]] = {
     "Special": ("Role", "Key", "Tempo", "Meter", "Bar"),
     "Role": ("Role", "Key", "Tempo", "Meter", "Bar"),
     "Key": ("Tempo", "Meter", "Bar"),
     "Tempo": ("Meter", "Bar"),
-    "Meter": ("Bar",),
+    "Meter": ("Groove", "Bar"),
+    "Groove": ("Density", "Bar"),
+    "Density": ("Bar",),
     "Bar": ("TimeSig", "Chord", "Position", "Bar", "EOS"),
     "TimeSig": ("Chord", "Position", "Bar"),
     "Chord": ("TimeSig", "Position", "Bar"),
@@ -38,6 +40,8 @@ def _strict_bar_header(present: set[str]) -> dict[str, tuple[str, ...]]:
     if "Program" in present:  # REMI+: every note carries its own Program token
         rules["Position"] = ("Program",)
         rules["Duration"] = ("Program", "Position", "Bar", "EOS")
+    if "Velocity" in present:  # a codec with velocities writes one after every pitch
+        rules["Pitch"] = rules["PitchDrum"] = ("Velocity",)
     after_header = ("Position", "Bar", "EOS")
     if "TimeSig" in present:
         rules["TimeSig"] = after_header
@@ -70,7 +74,6 @@ class Grammar:
     program_id: dict[int, int]
     program_index: np.ndarray  # [V] index into ``programs`` for Program tokens, -1 otherwise
     pad_id: int
-    bos_id: int
     eos_id: int
     T_BAR: int
     T_POSITION: int
@@ -127,7 +130,6 @@ class Grammar:
             program_id=program_id,
             program_index=program_index,
             pad_id=int(codec.pad_id),
-            bos_id=int(codec.bos_id),
             eos_id=eos_id,
             T_BAR=index["Bar"],
             T_POSITION=index["Position"],

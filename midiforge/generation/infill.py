@@ -17,7 +17,7 @@ from midiforge.errors import MidiforgeError
 from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
 
 ROLES = ("melody", "chords", "bass", "full")
-MAX_CONTEXT = 1000  # tokens of context around the gap
+ANSWER_TOKENS_PER_BAR = 120  # room kept in the model's window for each bar of the answer
 
 
 @dataclass
@@ -43,9 +43,12 @@ def parse_bars(text: str) -> tuple[int, int]:
 def load_song(path: str | Path):
     import symusic
 
+    from midiforge.limits import check_midi_file
+
     path = Path(path)
     if not path.is_file():
         raise MidiforgeError(f"file not found: {path}")
+    check_midi_file(path, "MIDI file")
     try:
         score = symusic.Score(str(path))
     except Exception as exc:
@@ -103,11 +106,16 @@ def _target_tracks(roles: dict[str, list[int]], target: str) -> list[int]:
 
 def _request(engine, score, roles, ids, bars, gap, target, keep_harmony) -> Request:
     codec = engine.codec
-    prompt = codec.build_infill_example(ids, gap, target, with_answer=False)
-    if len(prompt) > MAX_CONTEXT:
-        from midiforge.data.bars import build_infill_example
+    from midiforge.data.bars import build_infill_example
 
-        prompt = build_infill_example(codec, ids, gap, target, with_answer=False, max_len=MAX_CONTEXT)
+    # Prompt and answer stay inside the window the model was trained on: bars far from the gap,
+    # on either side, are dropped until the prompt leaves room for the answer.
+    window = engine.context_length
+    answer_room = min(window // 2, (gap[1] - gap[0]) * ANSWER_TOKENS_PER_BAR)
+    prompt = build_infill_example(codec, ids, gap, target, with_answer=False, max_len=window - answer_room)
+    if len(prompt) > window - 16:
+        raise MidiforgeError(f"bars {gap[0] + 1}-{gap[1]} hold more than the model's {window}-token window; "
+                             "regenerate fewer bars at a time")
     # Keep the harmony: the gap's bars keep their original chord tokens.
     chord_ids = [next((t for t in bars[b] if codec.type_of[t] == "Chord"), codec.chord_id(None)) for b in range(*gap)]
     timesig = next((t for t in bars[gap[0]] if codec.type_of[t] == "TimeSig"), None)
@@ -118,7 +126,7 @@ def _request(engine, score, roles, ids, bars, gap, target, keep_harmony) -> Requ
              for r in wanted}
     steps = _steps_per_bar(engine, timesig)
     return Request(prompt=prompt, n_bars=gap[1] - gap[0], steps_per_bar=steps, parts=parts, timesig_id=timesig,
-                   chords=_harmony_plan(codec, chord_ids, steps, keep_harmony), max_tokens=(gap[1] - gap[0]) * 200 + 8)
+                   chords=_harmony_plan(codec, chord_ids, steps, keep_harmony), max_tokens=window - len(prompt))
 
 
 def _harmony_plan(codec, chord_ids: list[int], steps_per_bar: int, keep_harmony: bool) -> ChordPlan:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from midiforge.atomic import atomic_path
+from midiforge.atomic import atomic_path, create_new
 
 #: GM program and display name per role in the written files.
 ROLE_TRACKS = {"melody": ("Melody", 73), "chords": ("Chords", 0), "bass": ("Bass", 32), "drums": ("Drums", 0)}
@@ -32,11 +35,30 @@ def piece_stem(style: str, key_token: str, tempo: float, seed: int | None, index
     return slug(f"{style}_{key_token}_{round(tempo)}bpm_{seed_part}_{index:03d}")
 
 
-def write_piece(piece: Piece, out_dir: Path, preview: bool = False) -> Path:
-    """Write ``piece`` atomically to ``out_dir/folder/stem.mid`` (plus previews when asked)."""
+def free_names(target: Path) -> Iterator[Path]:
+    """``target``, then the names to try when it is taken: an unseeded piece numbers onward
+    (``..._noseed_004``), any other gets ``-2``, ``-3``, ... (its seed and index stay true)."""
+    yield target
+    match = re.fullmatch(r"(.*_noseed_)(\d+)", target.stem)
+    for k in itertools.count(2):
+        if match:
+            index = int(match.group(2)) + k - 1
+            yield target.with_name(f"{match.group(1)}{index:03d}{target.suffix}")
+        else:
+            yield target.with_name(f"{target.stem}-{k}{target.suffix}")
+
+
+def write_piece(piece: Piece, out_dir: Path, preview: bool = False, overwrite: bool = False) -> Path:
+    """Write ``piece`` to ``out_dir/folder/stem.mid`` (plus previews when asked).
+
+    Never replaces an existing file unless ``overwrite``: a taken name moves on to the next free
+    one, atomically, so re-runs and concurrent runs into one folder keep every piece."""
     target = Path(out_dir) / piece.folder / f"{piece.stem}.mid"
-    with atomic_path(target) as tmp:
-        piece.score.dump_midi(str(tmp))
+    if overwrite:
+        with atomic_path(target) as tmp:
+            piece.score.dump_midi(str(tmp))
+    else:
+        target = create_new(free_names(target), lambda tmp: piece.score.dump_midi(str(tmp)))
     if preview:
         from midiforge.generation.preview import write_previews
 

@@ -19,3 +19,18 @@ def encode_prompt(engine, path: Path, max_bars: int = MAX_PROMPT_BARS) -> list[i
     body = ids[ids.index(engine.codec.bar_id) :] if engine.codec.bar_id in ids else []
     bars = split_bars([t for t in body if t != engine.codec.eos_id], engine)
     return [t for bar in bars[-max_bars:] for t in bar]
+
+
+def prompt_key(path: Path):
+    """The key of ``--prompt FILE.mid`` (Krumhansl-Kessler on its pitched notes), so the model
+    continues the prompt in its own key."""
+    import numpy as np
+
+    from midiforge.generation.infill import load_song
+    from midiforge.music.keys import estimate_key
+
+    score = load_song(path)
+    arrays = [t.notes.numpy() for t in score.tracks if not t.is_drum and len(t.notes)]
+    if not arrays:
+        return estimate_key([])
+    return estimate_key(np.concatenate([a["pitch"] for a in arrays]), np.concatenate([a["duration"] for a in arrays]))

@@ -17,6 +17,10 @@ import numpy as np
 
 from midiforge.generation.backends import Backend
 from midiforge.generation.grammar import Grammar
+from midiforge.music.chords import ALL_CHORDS
+
+BASS_PROGRAM = 32  # the bass role's GM program in the token stream (midiforge.data.vocab.ROLE_PROGRAMS)
+MELODY_PROGRAM = 73  # the melody role's
 
 
 @dataclass
@@ -39,6 +43,7 @@ class PartRules:
     low: int = 0
     high: int = 127
     monophonic: bool = False
+    max_voices: int = 0  # notes at once (0 = any): a comping part voices chords, it does not cluster
 
 
 @dataclass
@@ -50,6 +55,9 @@ class ChordPlan:
     roots: list[int]
     chord_token_ids: list[int]  # one per bar: the Chord token forced after its Bar token (-1: model's choice)
     follow_programs: dict[int, str] = field(default_factory=dict)  # program -> "tones" | "root"
+    #: Where a span asks nothing (pitch_classes None), the following parts play the chord the
+    #: model itself wrote for the bar: the chord track, the bass and the bar's marker agree.
+    follow_model: bool = False
 
 
 @dataclass
@@ -67,6 +75,10 @@ class Request:
     #: False for a chunk of a longer piece: it starts with a Bar (never continues the context's
     #: last bar) and finishes on the Bar after ``n_bars`` bars (no EOS), so chunks meet at bar lines.
     may_end: bool = True
+    real_chords: bool = False  # every bar names a chord (no ``Chord_N``)
+    downbeat_start: bool = False  # the first bar has a note on beat 1 (no pickup, no silent start)
+    bass_on_downbeat: bool = False  # every bar's bass plays on beat 1 (with a chord plan: the root)
+    melody_rests_at_most: int | None = None  # a song's melody is silent for at most this many bars in a row
 
 
 class Sampler:
@@ -75,6 +87,7 @@ class Sampler:
     def __init__(self, backend: Backend, grammar: Grammar) -> None:
         self.backend = backend
         self.g = grammar
+        self._bar_chords = _BarChordMasks.build(grammar)
 
     # ---------------------------------------------------------------- masks built once per call
     def _static_masks(self, reqs: list[Request]) -> dict[str, np.ndarray]:
@@ -83,6 +96,7 @@ class Sampler:
         prog_ok = np.zeros((B, V), bool)  # which Program tokens each request may use
         pitch_by_prog = np.zeros((B, max(len(programs), 1), V), bool)
         mono = np.zeros((B, max(len(programs), 1)), bool)
+        voices = np.zeros((B, max(len(programs), 1)), np.int64)
         for b, r in enumerate(reqs):
             for j, prog in enumerate(programs):
                 rules = r.parts.get(prog)
@@ -99,20 +113,28 @@ class Sampler:
                     ok &= np.isin(g.value % 12, list(r.key_pcs)) | ~g.is_pitch
                 pitch_by_prog[b, j] = ok
                 mono[b, j] = rules.monophonic
+                voices[b, j] = rules.max_voices
         chord_tok_ok = np.ones((B, V), bool)
+        no_chord = g.is_chord & np.asarray([pcs is None for pcs in g.chord_pcs])
         for b, r in enumerate(reqs):
             if r.key_pcs is not None:
                 chord_tok_ok[b] = g.chord_in_key_mask(r.key_pcs)
+            if r.real_chords:
+                chord_tok_ok[b] &= ~no_chord
         timesig_ok = np.ones((B, V), bool)
         for b, r in enumerate(reqs):
             if r.timesig_id is not None:
                 timesig_ok[b] = ~g.is_timesig
                 timesig_ok[b, r.timesig_id] = True
         prog_tok_ok = ~g.is_program | prog_ok  # Program tokens of parts not asked for are never allowed
-        return {"pitch_by_prog": pitch_by_prog, "mono": mono, "chord_ok": chord_tok_ok,
+        return {"pitch_by_prog": pitch_by_prog, "mono": mono, "voices": voices, "chord_ok": chord_tok_ok,
                 "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
                 "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64),
-                "may_end": np.asarray([r.may_end for r in reqs], bool)}
+                "may_end": np.asarray([r.may_end for r in reqs], bool),
+                "downbeat": np.asarray([r.downbeat_start for r in reqs], bool),
+                "bass_down": np.asarray([r.bass_on_downbeat and BASS_PROGRAM in g.programs for r in reqs], bool),
+                "melody_rest": np.asarray([-1 if r.melody_rests_at_most is None or MELODY_PROGRAM not in g.programs
+                                           else r.melody_rests_at_most for r in reqs], np.int64)}
 
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
@@ -132,7 +154,10 @@ class Sampler:
         for b, p in enumerate(prompts):
             st.replay(g, b, p[:common])
         st.bars_at_start = st.bar + pending.count(g.type_idx == g.T_BAR)  # bars still to force are prompt bars
-        max_tokens = max(r.max_tokens for r in reqs) + pending.longest
+        # Each row stops at its own budget (prompt + max_tokens); every row's cache grows by one token
+        # a step, so the loop never runs past the longest row's budget (the model's window).
+        stop_at = pending.length + np.asarray([r.max_tokens for r in reqs]) - 1
+        max_tokens = int(stop_at.max()) + 1
         out = np.zeros((B, max_tokens), np.int64)  # generated tokens, row b's first n_out[b]
         n_out = np.zeros(B, np.int64)
         n_bars = np.asarray([r.n_bars for r in reqs])
@@ -149,7 +174,7 @@ class Sampler:
                 # Finishing: EOS, or a Bar that would start one bar too many.
                 bars_done = st.bar - st.bars_at_start
                 finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
-                finishing |= t == max_tokens - 1
+                finishing |= t >= stop_at
                 live = ~st.done & ~forced
                 keep = live & ~finishing
                 out[rows[keep], n_out[keep]] = tok[keep]
@@ -190,6 +215,7 @@ class Sampler:
         # Programs: only the parts asked for; a monophonic part once per position.
         if g.has_programs:
             allowed[:, masks["program_ids"]] &= ~st.mono_used
+            allowed[:, masks["program_ids"]] &= (masks["voices"] == 0) | (st.voices < masks["voices"])
         # Pitches: register/key of the current part, then the asked chord.
         pitch_rows = np.nonzero(g.next_is_pitch[st.last_type])[0]
         if len(pitch_rows):
@@ -211,6 +237,26 @@ class Sampler:
         allowed[:, g.eos_id] &= (bars_done >= n_bars) & masks["may_end"]
         opening = (bars_done == 0) & ~masks["may_end"]  # a chunk opens with its first Bar
         allowed[opening] &= g.type_idx == g.T_BAR
+        if masks["bass_down"].any():  # beat 1 of every bar: the bass before anything moves on
+            j = g.programs.index(BASS_PROGRAM)
+            waiting = masks["bass_down"] & (bars_done >= 1) & ((st.pos < 0) | ((st.pos == 0) & ~st.mono_used[:, j]))
+            allowed[waiting] &= ~(g.is_position & ((g.value != 0) | (st.pos[waiting, None] == 0)))
+            allowed[waiting] &= g.type_idx != g.T_BAR
+            allowed[waiting, g.eos_id] = False
+        if (masks["melody_rest"] >= 0).any():  # the melody comes back before its rest gets too long
+            j = g.programs.index(MELODY_PROGRAM)
+            silent = (masks["melody_rest"] >= 0) & (bars_done >= 1) & ~st.in_bar[:, j]
+            must = silent & (st.rest_bars >= masks["melody_rest"])
+            allowed[must] &= g.type_idx != g.T_BAR
+            allowed[must, g.eos_id] = False
+            now = must & ~st.mono_used[:, j]  # the next note written is the melody's
+            melody_ok = allowed[now, g.program_id[MELODY_PROGRAM]]
+            allowed[np.ix_(now, masks["program_ids"])] = False
+            allowed[now, g.program_id[MELODY_PROGRAM]] = melody_ok
+        downbeat = masks["downbeat"] & (bars_done == 1) & (st.pos < 0)  # first bar: a note on beat 1
+        if downbeat.any():
+            allowed[downbeat] &= ~(g.is_position & (g.value != 0)) & (g.type_idx != g.T_BAR)
+            allowed[downbeat, g.eos_id] = False
         allowed[st.done] = False
         allowed[st.done, g.pad_id] = True
         # Safety: a row with nothing allowed may end.
@@ -229,13 +275,23 @@ class Sampler:
         t_grid = (st.bar[rows] - st.bars_at_start[rows] - 1) * max_pos[rows] + np.maximum(st.pos[rows], 0)
         span = np.maximum((plans.starts[rows] <= t_grid[:, None]).sum(axis=1) - 1, 0)
         active = plans.active[rows, span]
-        rows, prog_j, span = rows[active], prog_j[active], span[active]
-        use_root = (plans.mode[rows, prog_j] == ROOT) & ~st.span_seen[rows, prog_j, span]
-        chord_mask = np.where(use_root[:, None], plans.root_mask[rows, span], plans.tone_mask[rows, span])
+        # Where the plan asks nothing, ``follow_model`` plans follow the chord the model wrote for the bar.
+        chord = st.bar_chord[rows]
+        model = ~active & plans.follow_model[rows] & (chord >= 0)
+        model &= self._bar_chords.valid[np.maximum(chord, 0)]
+        keep = active | model
+        rows, prog_j, span, chord, model = rows[keep], prog_j[keep], span[keep], chord[keep], model[keep]
+        seen = np.where(model, st.model_span_bar[rows, prog_j] == st.bar[rows], st.span_seen[rows, prog_j, span])
+        use_root = (plans.mode[rows, prog_j] == ROOT) & ~seen
+        chord = np.maximum(chord, 0)
+        tones = np.where(model[:, None], self._bar_chords.tones[chord], plans.tone_mask[rows, span])
+        roots = np.where(model[:, None], self._bar_chords.roots[chord], plans.root_mask[rows, span])
+        chord_mask = np.where(use_root[:, None], roots, tones)
         fits = (allowed[rows] & chord_mask & g.is_pitch).any(axis=1)
-        rows, prog_j, span = rows[fits], prog_j[fits], span[fits]
+        rows, prog_j, span, model = rows[fits], prog_j[fits], span[fits], model[fits]
         allowed[rows] &= chord_mask[fits]
-        st.span_seen[rows, prog_j, span] = True
+        st.span_seen[rows[~model], prog_j[~model], span[~model]] = True
+        st.model_span_bar[rows[model], prog_j[model]] = st.bar[rows[model]]
 
 
 #: ``ChordPlan.follow_programs`` modes as numbers (0: the part does not follow the chords)
@@ -253,6 +309,7 @@ class _PlanTables:
     root_mask: np.ndarray  # [B, K, V] pitches of the span's root (non-pitches pass)
     mode: np.ndarray  # [B, n_programs] 0, TONES or ROOT
     bar_chord: np.ndarray  # [B, bars] the Chord token forced after each Bar (-1: model's choice)
+    follow_model: np.ndarray  # [B] ChordPlan.follow_model
 
     @property
     def n_spans(self) -> int:
@@ -287,7 +344,33 @@ class _PlanTables:
             ids = list(plan.chord_token_ids) or [-1]
             bar_chord[b, : len(ids)] = ids
             bar_chord[b, len(ids) :] = ids[-1]  # past the plan: its last bar's chord
-        return cls(bool(mode.any()), starts, active, tone_mask, root_mask, mode, bar_chord)
+        follow_model = np.asarray([p is not None and p.follow_model for p in plans], bool)
+        return cls(bool(mode.any()), starts, active, tone_mask, root_mask, mode, bar_chord, follow_model)
+
+
+@dataclass
+class _BarChordMasks:
+    """For every Chord token (indexed by token id): its tones and its root as pitch masks."""
+
+    valid: np.ndarray  # [V] a Chord token with pitch classes (not ``N``)
+    tones: np.ndarray  # [V, V] pitches of its tones (non-pitches pass)
+    roots: np.ndarray  # [V, V] pitches of its root (non-pitches pass)
+
+    @classmethod
+    def build(cls, g: Grammar) -> _BarChordMasks:
+        V = g.vocab_size
+        valid = np.zeros(V, bool)
+        tones = np.ones((V, V), bool)
+        roots = np.ones((V, V), bool)
+        pcs_of = g.value % 12
+        for tok in np.nonzero(g.is_chord)[0]:
+            pcs = g.chord_pcs[tok]
+            if pcs is None:
+                continue
+            valid[tok] = True
+            tones[tok] = ~g.is_pitch | np.isin(pcs_of, list(pcs))
+            roots[tok] = ~g.is_pitch | (pcs_of == ALL_CHORDS[g.value[tok]].root_pc)
+        return cls(valid, tones, roots)
 
 
 class _Pending:
@@ -324,7 +407,12 @@ class _State:
     mono_used: np.ndarray
     done: np.ndarray
     span_seen: np.ndarray  # [B, n_programs, spans]: a note of that part was placed in that chord span
+    model_span_bar: np.ndarray  # [B, n_programs]: the bar in which it followed the model's own chord last
     bars_at_start: np.ndarray
+    bar_chord: np.ndarray  # the Chord token of the current bar (-1 before it)
+    in_bar: np.ndarray  # [B, programs] the part has played in the current bar
+    voices: np.ndarray  # [B, programs] notes of the part at the current position
+    rest_bars: np.ndarray  # [B] whole bars in a row the melody has been silent
 
     @classmethod
     def fresh(cls, B: int, n_prog: int, n_spans: int = 1) -> _State:
@@ -337,7 +425,12 @@ class _State:
             mono_used=np.zeros((B, max(n_prog, 1)), bool),
             done=np.zeros(B, bool),
             span_seen=np.zeros((B, max(n_prog, 1), n_spans), bool),
+            model_span_bar=np.full((B, max(n_prog, 1)), -1, np.int64),
             bars_at_start=z.copy(),
+            bar_chord=np.full(B, -1, np.int64),
+            in_bar=np.zeros((B, max(n_prog, 1)), bool),
+            voices=np.zeros((B, max(n_prog, 1)), np.int64),
+            rest_bars=z.copy(),
         )
 
     def replay(self, g: Grammar, b: int, tokens: list[int]) -> None:
@@ -347,28 +440,48 @@ class _State:
     def _apply(self, g: Grammar, b: int, tok: int) -> None:
         t = g.type_idx[tok]
         self.last_type[b] = t
+        if g.is_chord[tok]:
+            self.bar_chord[b] = tok
         if t == g.T_BAR:
+            if self.bar[b] > 0 and MELODY_PROGRAM in g.programs:
+                j = g.programs.index(MELODY_PROGRAM)
+                self.rest_bars[b] = 0 if self.in_bar[b, j] else self.rest_bars[b] + 1
             self.bar[b] += 1
             self.pos[b] = -1
             self.mono_used[b] = False
+            self.bar_chord[b] = -1
+            self.in_bar[b] = False
+            self.voices[b] = 0
         elif t == g.T_POSITION:
             self.pos[b] = g.value[tok]
             self.mono_used[b] = False
+            self.voices[b] = 0
         elif t == g.T_PROGRAM:
             self.prog[b] = g.program_index[tok]
+            self.in_bar[b, g.program_index[tok]] = True
+            self.voices[b, g.program_index[tok]] += 1
 
     def update(self, g: Grammar, toks: np.ndarray, mono: np.ndarray) -> None:
         types = g.type_idx[toks]
         self.last_type = types
         is_bar, is_pos, is_prog = types == g.T_BAR, types == g.T_POSITION, types == g.T_PROGRAM
+        if is_bar.any() and MELODY_PROGRAM in g.programs:
+            j = g.programs.index(MELODY_PROGRAM)
+            closing = is_bar & (self.bar > 0)
+            self.rest_bars = np.where(closing, np.where(self.in_bar[:, j], 0, self.rest_bars + 1), self.rest_bars)
+        self.in_bar[is_bar] = False
         self.bar += is_bar
+        self.bar_chord = np.where(is_bar, -1, np.where(g.is_chord[toks], toks, self.bar_chord))
         self.pos = np.where(is_bar, -1, np.where(is_pos, g.value[toks], self.pos))
         self.mono_used[is_bar | is_pos] = False
+        self.voices[is_bar | is_pos] = 0
         prog_j = g.program_index[toks]
         self.prog = np.where(is_prog, prog_j, self.prog)
         rows = np.nonzero(is_prog)[0]
         if len(rows):
             self.mono_used[rows, prog_j[rows]] |= mono[rows, prog_j[rows]]
+            self.in_bar[rows, prog_j[rows]] = True
+            self.voices[rows, prog_j[rows]] += 1
 
 
 def _sample(

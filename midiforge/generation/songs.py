@@ -7,22 +7,29 @@ letter is the same tokens again — so the chorus really repeats and half the to
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 
-from midiforge.data.vocab import ROLE_PROGRAMS
+import symusic
+
 from midiforge.errors import MidiforgeError
 from midiforge.generation.drums import MODEL_DRUMS, SongLayout, find_drummer
 from midiforge.generation.engine import Engine
 from midiforge.generation.pieces import Piece, piece_stem
+from midiforge.generation.sampler import ChordPlan
 from midiforge.generation.styles import (
     FORMS,
     StyleOptions,
     announce_pieces,
     chord_plan,
     chords_of,
+    finish_score,
     make_request,
+    model_chord_plan,
     run_bars,
     score_renderer,
+    split_bars,
+    tonic_chord,
 )
 from midiforge.music.keys import ALL_KEYS
 
@@ -46,7 +53,7 @@ def parse_form(sections: str | None) -> str:
 @dataclass(frozen=True)
 class HarmonicStyle:
     name: str = "harmonic"
-    description: str = "Multi-track songs (melody, chords, bass) in one key with a form of sections, ~60 s."
+    description: str = "Multi-track songs (melody, chords, bass; drums with --drums) in one key and groove, with sections, ~60 s."
     folder: str = "songs"
     default_seconds: float = 60.0
 
@@ -58,46 +65,69 @@ class HarmonicStyle:
         if wants_drums and model_drums and -1 not in engine.grammar.programs:
             raise MidiforgeError("this model's codec has no drums role; use a drummer plugin (--drummer groove)")
         drummer = find_drummer(options.drummer) if wants_drums and not model_drums else None
-        roles = SONG_ROLES + (["drums"] if wants_drums and drummer is None else [])
+        own_drums = wants_drums and drummer is None
         form = parse_form(options.sections)
         total_bars = options.n_bars(self.default_seconds)
         section_bars = options.section_bars or max(1, round(total_bars / len(form)))
-        keys = options.keys(options.n)
+        keys, grooves = options.keys(options.n), options.grooves(options.n)
         spans = options.progression()
-        draw = score_renderer(engine, options, "full", keys, roles)
+        song_bars = len(form) * section_bars
+        draw = score_renderer(engine, options, "full", keys, SONG_ROLES, grooves)
+        letters = list(dict.fromkeys(form))
+        first_bar = {letter: form.index(letter) * section_bars for letter in letters}
+        drum_sections: dict[str, list[list[int]]] = {}
 
         def render(i: int, body: list[int], markers: list[str] | None = None):
             score = draw(i, body, markers)
-            if drummer is not None:
+            n_bars = len(split_bars(body, engine))
+            if own_drums:
+                score.tracks.append(_model_drums(engine, options, keys[i], grooves[i], form, drum_sections, i, n_bars))
+                score.markers.append(symusic.TextMeta(0, "drums:model", ttype="tick"))
+            elif drummer is not None:
                 layout = SongLayout(form, section_bars, options.time_signature(), options.tempo_bpm(),
                                     score.ticks_per_quarter, options.seed)
                 score.tracks.append(drummer.drum_track(score, layout))
             return score
 
-        on_chunk = announce_pieces(engine, options, len(keys), len(form) * section_bars, render, [])
-        letters = list(dict.fromkeys(form))
-        first_bar = {letter: form.index(letter) * section_bars for letter in letters}
+        on_chunk = announce_pieces(engine, options, len(keys), song_bars, render, [])
         sections: dict[str, list[list[int]]] = {}
         previous: list[list[int]] | None = None
         for letter in letters:
             def build(i, context, start, n, letter=letter):
-                plan = chord_plan(engine, spans, first_bar[letter] + start, n, options) if spans else None
-                return make_request(engine, "full", roles, keys[i], n, options, context, plan)
+                at = first_bar[letter] + start
+                if spans:
+                    plan = chord_plan(engine, spans, at, n, options)
+                else:  # the model's chords; the song opens and closes on the tonic
+                    anchors = {b - at: tonic_chord(keys[i]) for b in (0, song_bars - 1) if at <= b < at + n}
+                    if letter == form[-1] and start + n == section_bars:
+                        anchors[n - 1] = tonic_chord(keys[i])  # every close of the last section's letter
+                    plan = model_chord_plan(engine, n, options, anchors)
+                req = make_request(engine, "full", SONG_ROLES, keys[i], n, options, context, plan, grooves[i])
+                # a song's melody rests for a bar at most: no section loses its tune
+                return replace(req, downbeat_start=start == 0, melody_rests_at_most=1)
 
             def heard(i, start, bars, places=tuple(k * section_bars for k, x in enumerate(form) if x == letter)):
                 for at in places:  # a repeated section is heard at every place it plays
                     on_chunk(i, at + start, bars)
 
-            sections[letter] = run_bars(engine, build, len(keys), section_bars, "full",
-                                        _section_sampling(options, letter), previous, on_chunk and heard)
+            sampling = _section_sampling(options, letter)
+            sections[letter] = run_bars(engine, build, len(keys), section_bars, "full", sampling, previous,
+                                        None if own_drums else (on_chunk and heard))
+            if own_drums:  # the drum part of the section, on the chords the band just wrote
+                drum_sections[letter] = _drum_section(engine, options, keys, grooves, sections[letter], sampling)
+                if on_chunk is not None:
+                    for i in range(len(keys)):
+                        heard(i, 0, split_bars(sections[letter][i], engine))
             previous = sections[letter]
         pieces = []
         for i, key in enumerate(keys):
             body = [t for letter in form for t in sections[letter][i]]
             progression = chords_of(body, engine)
             score = render(i, body, markers=progression)
+            if options.vary_repeats:
+                score = vary_repeats(engine, score, form, section_bars, options)
             meta = {
-                "style": self.name, "key": key.name, "tempo": options.tempo_bpm(), "form": form,
+                "style": self.name, "key": key.name, "groove": grooves[i], "tempo": options.tempo_bpm(), "form": form,
                 "bars": len(progression), "progression": progression,
             }
             if wants_drums:
@@ -108,31 +138,61 @@ class HarmonicStyle:
         return pieces
 
 
+def _drum_section(engine: Engine, options: StyleOptions, keys, grooves, band: list[list[int]], sampling
+                  ) -> list[list[int]]:
+    """The model's drum part (``Role_drums`` rows) for one section, each bar on the chord the band
+    plays there, in the song's key, tempo, meter and groove."""
+    chords = [[engine.codec.id(f"Chord_{_token(engine, b)}") for b in split_bars(toks, engine)] for toks in band]
+
+    def build(i, context, start, n):
+        bars = chords[i][start : start + n]
+        steps = options.beats_per_bar() * engine.steps_per_beat
+        plan = ChordPlan(starts=[b * steps for b in range(n)], pitch_classes=[None] * n, roots=[0] * n,
+                         chord_token_ids=bars + [-1] * (n - len(bars)))
+        return make_request(engine, "drums", ["drums"], keys[i], n, options, context, plan, grooves[i])
+
+    n_bars = max(len(c) for c in chords)
+    return run_bars(engine, build, len(keys), n_bars, "drums", replace(sampling, seed=None if sampling.seed is None
+                    else sampling.seed + 17))
+
+
+def _token(engine: Engine, bar: list[int]) -> str:
+    names = [engine.codec.token(t) for t in bar if engine.grammar.is_chord[t]]
+    return names[0].removeprefix("Chord_") if names else "N"
+
+
+def _model_drums(engine: Engine, options: StyleOptions, key, groove: str, form: str,
+                 drum_sections: dict[str, list[list[int]]], row: int, n_bars: int):
+    """The drum track of song ``row``'s first ``n_bars`` bars from its sections' drum parts."""
+    body = [t for letter in form if letter in drum_sections for t in drum_sections[letter][row]]
+    bars = split_bars(body, engine)[:n_bars]
+    prefix = engine.codec.prefix_ids("drums", key, options.tempo_bpm(), options.meter, groove, options.density_name())
+    score = finish_score(engine, prefix + [t for b in bars for t in b], options, ["drums"])
+    return score.tracks[0] if len(score.tracks) else symusic.Track("Drums", is_drum=True)
+
+
+def vary_repeats(engine: Engine, score, form: str, section_bars: int, options: StyleOptions):
+    """``--vary-repeats``: every later occurrence of a section gets about a quarter of its melody
+    bars rewritten by the model (infilling, same chords), so a repeat is recognisably varied."""
+    from midiforge.generation.infill import infill
+
+    rng = random.Random(options.seed)
+    seen: set[str] = set()
+    for index, letter in enumerate(form):
+        if letter in seen:
+            first = index * section_bars
+            for bar in sorted(rng.sample(range(first, first + section_bars), max(1, section_bars // 4))):
+                score = infill(engine, score, (bar, bar + 1), "melody", options.sampling, keep_harmony=True).score
+        seen.add(letter)
+    return score
+
+
 def _section_sampling(options: StyleOptions, letter: str):
     from dataclasses import replace
 
     if options.seed is None:
         return options.sampling
     return replace(options.sampling, seed=options.seed * 31 + ord(letter))
-
-
-def tonic_anchor_plan(engine: Engine, key, start_bar: int, n_bars: int, total_bars: int, options: StyleOptions):
-    """The first and last bars of the piece sound the tonic chord (chord track and bass follow it);
-    every other bar's chord is the model's choice among the chords of the key."""
-    from midiforge.generation.sampler import ChordPlan
-    from midiforge.music.chords import Chord
-
-    tonic = Chord(key.tonic_pc, "maj" if key.mode == "major" else "min")
-    steps = options.beats_per_bar() * engine.steps_per_beat
-    anchored = {0, total_bars - 1}
-    bars = range(start_bar, start_bar + n_bars)
-    return ChordPlan(
-        starts=[i * steps for i in range(n_bars)],
-        pitch_classes=[tonic.pitch_classes if b in anchored else None for b in bars],
-        roots=[tonic.root_pc] * n_bars,
-        chord_token_ids=[engine.codec.chord_id(tonic) if b in anchored else -1 for b in bars],
-        follow_programs={ROLE_PROGRAMS["chords"]: "root", ROLE_PROGRAMS["bass"]: "root"},
-    )
 
 
 @dataclass(frozen=True)
@@ -151,11 +211,15 @@ class AllScalesStyle:
         keys = [key for key in ALL_KEYS for _ in range(options.n)]
         locked = replace(options, scale_lock=options.scale_lock is not False)
 
-        def build(i, context, start, n):
-            plan = tonic_anchor_plan(engine, keys[i], start, n, n_bars, locked)
-            return make_request(engine, role, roles, keys[i], n, locked, context, plan)
+        grooves = options.grooves(len(keys))
 
-        render = score_renderer(engine, options, role, keys, roles)
+        def build(i, context, start, n):
+            tonic = tonic_chord(keys[i])
+            anchors = {b - start: tonic for b in (0, n_bars - 1) if start <= b < start + n}
+            return make_request(engine, role, roles, keys[i], n, locked, context,
+                                model_chord_plan(engine, n, locked, anchors), grooves[i])
+
+        render = score_renderer(engine, options, role, keys, roles, grooves)
         on_chunk = announce_pieces(engine, options, len(keys), n_bars, render, [])
         outs = run_bars(engine, build, len(keys), n_bars, role, options.sampling, None, on_chunk)
         pieces = []

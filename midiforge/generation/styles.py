@@ -66,6 +66,9 @@ class StyleOptions:
     drummer: str | None = None  # drummer plugin when the model writes no drums (default: groove)
     role: str | None = None  # for all-scales / random
     listener: BarListener | None = None  # hears bars as they are generated (live playback)
+    groove: str | None = None  # groove family ("bossa"); None = one drawn per piece for the meter
+    density: str | None = None  # "sparse" | "medium" | "busy"; None = medium
+    vary_repeats: bool = False  # songs: a repeated section comes back varied, not identical
 
     @property
     def seed(self) -> int | None:
@@ -107,10 +110,35 @@ class StyleOptions:
         return max(1, round(seconds * self.tempo_bpm() / 60.0 / self.beats_per_bar()))
 
     def keys(self, n: int) -> list[Key]:
+        """``--key``; else the key of ``--chords``, else of ``--prompt``; else one drawn per piece."""
         if self.key:
             return [parse_key(self.key)] * n
+        spans = self.progression()
+        if spans:
+            return [key_of_chords([s.chord for s in spans])] * n
+        if self.prompt is not None:
+            from midiforge.generation.prompting import prompt_key
+
+            return [prompt_key(self.prompt)] * n
         rng = random.Random(self.seed)
         return [rng.choice(ALL_KEYS) for _ in range(n)]
+
+    def grooves(self, n: int) -> list[str]:
+        """``--groove`` for every piece, else one drawn per piece among the meter's groove families."""
+        from midiforge.data.band import families_for
+
+        if self.groove:
+            from midiforge.data.vocab import check_groove
+
+            return [check_groove(self.groove)] * n
+        families = [f.name for f in families_for(self.time_signature())] or ["none"]
+        rng = random.Random(None if self.seed is None else self.seed + 101)
+        return [rng.choice(families) for _ in range(n)]
+
+    def density_name(self) -> str:
+        from midiforge.data.vocab import check_density
+
+        return check_density(self.density or "medium")
 
     def progression(self) -> list[ChordSpan] | None:
         if not self.chords:
@@ -121,9 +149,40 @@ class StyleOptions:
         return parse_progression(text, beats_per_bar=self.beats_per_bar())
 
 
+def key_of_chords(chords: list[Chord]) -> Key:
+    """The key a progression is in: the key whose scale (with the minor key's raised 6th and 7th)
+    holds most of its chord tones; ties go to the key whose tonic chord opens, then closes it."""
+    first, last = chords[0], chords[-1]
+
+    def score(key: Key) -> tuple:
+        pcs = allowed_pcs(key)
+        inside = sum(len(c.pitch_classes & pcs) for c in chords)
+        tonic_first = first.root_pc == key.tonic_pc and (first.quality.startswith("min")) == (key.mode == "minor")
+        tonic_last = last.root_pc == key.tonic_pc
+        return (inside, tonic_first, tonic_last, key.mode == "major")
+
+    return max(ALL_KEYS, key=score)
+
+
+def allowed_pcs(key: Key, chords: list[Chord] | None = None) -> frozenset[int]:
+    """What the key lock lets through: the scale, the minor key's raised 6th and 7th, and every
+    tone of the chords asked for (A7 in C major plays its C#)."""
+    pcs = set(key.scale_pcs)
+    if key.mode == "minor":
+        pcs |= {(key.tonic_pc + 9) % 12, (key.tonic_pc + 11) % 12}
+    for chord in chords or []:
+        pcs |= chord.pitch_classes
+    return frozenset(pcs)
+
+
 # ---------------------------------------------------------------------------------- requests
+#: Notes at once per role (0 = any): the comping part voices chords of up to five notes.
+MAX_VOICES = {"melody": 0, "chords": 5, "bass": 0, "drums": 0}
+
+
 def role_parts(roles: list[str]) -> dict[int, PartRules]:
-    return {ROLE_PROGRAMS[r]: PartRules(*REGISTERS[r], monophonic=MONOPHONIC[r]) for r in roles}
+    return {ROLE_PROGRAMS[r]: PartRules(*REGISTERS[r], monophonic=MONOPHONIC[r], max_voices=MAX_VOICES[r])
+            for r in roles}
 
 
 def chord_plan(engine: Engine, spans: list[ChordSpan], start_bar: int, n_bars: int, options: StyleOptions) -> ChordPlan:
@@ -144,6 +203,26 @@ def chord_plan(engine: Engine, spans: list[ChordSpan], start_bar: int, n_bars: i
     return ChordPlan(starts=starts, pitch_classes=pcs, roots=roots, chord_token_ids=bar_chords, follow_programs=follow)
 
 
+def model_chord_plan(engine: Engine, n_bars: int, options: StyleOptions, anchors: dict[int, Chord] | None = None
+                     ) -> ChordPlan:
+    """The model chooses each bar's chord and the chord track and bass play it (its tones, the
+    root on the downbeat); bars in ``anchors`` (e.g. the tonic on the last bar) are asked for."""
+    steps = options.beats_per_bar() * engine.steps_per_beat
+    anchors = anchors or {}
+    return ChordPlan(
+        starts=[b * steps for b in range(n_bars)],
+        pitch_classes=[anchors[b].pitch_classes if b in anchors else None for b in range(n_bars)],
+        roots=[anchors[b].root_pc if b in anchors else 0 for b in range(n_bars)],
+        chord_token_ids=[engine.codec.chord_id(anchors[b]) if b in anchors else -1 for b in range(n_bars)],
+        follow_programs={ROLE_PROGRAMS[r]: mode for r, mode in CHORD_FOLLOW.items()},
+        follow_model=True,
+    )
+
+
+def tonic_chord(key: Key) -> Chord:
+    return Chord(key.tonic_pc, "maj" if key.mode == "major" else "min")
+
+
 def _sounding(spans: list[ChordSpan], bar: int) -> ChordSpan:
     before = [s for s in spans if s.bar < bar]
     last = before[-1] if before else spans[0]
@@ -159,29 +238,40 @@ def make_request(
     options: StyleOptions,
     context: list[int] | None = None,
     plan: ChordPlan | None = None,
+    groove: str = "none",
 ) -> Request:
-    prefix = engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter)
+    prefix = engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter, groove, options.density_name())
     num, den = options.time_signature()
     try:
         timesig = engine.codec.timesig_id(num, den)
     except MidiforgeError:
         timesig = None
+    spans = options.progression()
     return Request(
         prompt=prefix + list(context or []),
         n_bars=n_bars,
         steps_per_bar=options.beats_per_bar() * engine.steps_per_beat,
-        key_pcs=key.scale_pcs if options.scale_lock else None,  # styles resolve None before this
+        # styles resolve None before this
+        key_pcs=allowed_pcs(key, [s.chord for s in spans or []]) if options.scale_lock else None,
         parts=role_parts(roles),
         chords=plan,
         timesig_id=timesig,
-        max_tokens=n_bars * 160 + 8,
+        max_tokens=n_bars * TOKENS_PER_BAR_MAX + 8,
+        real_chords=True,
+        downbeat_start=not context,
+        bass_on_downbeat="bass" in roles and plan is not None,
     )
 
 
-#: The model was trained on windows of 512 tokens: prompt + new bars stay inside that.
-WINDOW_TOKENS = 480
 CONTEXT_BARS = 2  # bars of what came before that each chunk sees
-TOKENS_PER_BAR = {"melody": 24, "bass": 24, "chords": 64, "full": 100}
+#: Typical tokens a bar (velocity tokens included) per role, to size chunks inside the window.
+TOKENS_PER_BAR = {"melody": 30, "bass": 30, "chords": 60, "drums": 60, "full": 110}
+TOKENS_PER_BAR_MAX = 240  # a bar may take this many tokens before it is cut
+
+
+def window_tokens(engine: Engine) -> int:
+    """Prompt + new bars of one chunk stay inside the window the model was trained on."""
+    return int(engine.context_length) - 32
 
 
 ChunkCallback = Callable[[int, int, list[list[int]]], None]
@@ -193,25 +283,34 @@ def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sam
 
     ``build(row, context, start_bar, n_bars) -> Request``; each chunk's context is the end of what
     was generated before (or ``first_context`` for the first chunk), so the music runs on seamlessly.
-    ``on_chunk(row, start_bar, bars)`` hears each chunk's bars as soon as they are sampled.
+    A chunk may use only the tokens left in the model's window after its prompt; a row whose chunk
+    ran out of room gets its missing bars in the next round. ``on_chunk(row, start_bar, bars)``
+    hears each chunk's bars as soon as they are sampled.
     """
     per_bar = TOKENS_PER_BAR[role]
-    chunk = max(1, (WINDOW_TOKENS - CONTEXT_BARS * per_bar) // per_bar)
+    window = window_tokens(engine)
+    chunk = max(1, (window - 16 - CONTEXT_BARS * per_bar) // per_bar)
     done: list[list[int]] = [[] for _ in range(n_rows)]
-    bar = 0
-    while bar < total_bars:
-        n = min(chunk, total_bars - bar)
+    have = [0] * n_rows
+    for round_ in range(4 * total_bars + 4):
+        rows = [i for i in range(n_rows) if have[i] < total_bars]
+        if not rows:
+            break
         reqs = []
-        for i in range(n_rows):
-            source = done[i] if bar else (first_context[i] if first_context else [])
+        for i in rows:
+            source = done[i] if have[i] else (first_context[i] if first_context else [])
             context = [t for b in split_bars(source, engine)[-CONTEXT_BARS:] for t in b] if source else []
-            reqs.append(replace(build(i, context, bar, n), may_end=False))
-        seed = None if sampling.seed is None else sampling.seed + 7919 * bar
-        for i, toks in enumerate(engine.run(reqs, replace(sampling, seed=seed))):
-            done[i].extend(toks)
+            req = build(i, context, have[i], min(chunk, total_bars - have[i]))
+            if len(req.prompt) > window - 16:  # an over-long context bar: keep the prefix only
+                req = build(i, [], have[i], min(chunk, total_bars - have[i]))
+            reqs.append(replace(req, may_end=False, max_tokens=max(16, window - len(req.prompt))))
+        seed = None if sampling.seed is None else sampling.seed + 7919 * round_
+        for i, toks in zip(rows, engine.run(reqs, replace(sampling, seed=seed)), strict=True):
+            bars = split_bars(toks, engine)[: total_bars - have[i]] or [[engine.codec.bar_id]]
+            done[i].extend(t for bar in bars for t in bar)
             if on_chunk is not None:
-                on_chunk(i, bar, split_bars(toks, engine))
-        bar += n
+                on_chunk(i, have[i], bars)
+            have[i] += len(bars)
     return done
 
 
@@ -248,6 +347,8 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
 
     score = engine.decode(tokens)
     tpq = score.ticks_per_quarter
+    _trim(score, len(split_bars(tokens[tokens.index(engine.codec.bar_id):] if engine.codec.bar_id in tokens else [],
+                                engine)) * tpq * options.beats_per_bar())
     score.tempos = [symusic.Tempo(0, options.tempo_bpm(), ttype="tick")]
     num, den = options.time_signature()
     score.time_signatures = [symusic.TimeSignature(0, num, den, ttype="tick")]
@@ -270,6 +371,17 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
         bar_ticks = tpq * options.beats_per_bar()
         score.markers = [symusic.TextMeta(i * bar_ticks, text, ttype="tick") for i, text in enumerate(markers)]
     return score
+
+
+def _trim(score, end: int) -> None:
+    """Nothing sounds past the piece's last bar line (a long last note is cut there)."""
+    if end <= 0:
+        return
+    for track in score.tracks:
+        kept = [n for n in track.notes if n.time < end]
+        for n in kept:
+            n.duration = min(n.duration, end - n.time)
+        track.notes = kept
 
 
 def _make_monophonic(track) -> None:
@@ -300,30 +412,34 @@ class RoleStyle:
         options.refuse_drums(self.name)
         options = replace(options, scale_lock=bool(options.scale_lock))
         n_bars = options.n_bars(self.default_seconds)
-        keys = options.keys(options.n)
+        keys, grooves = options.keys(options.n), options.grooves(options.n)
         spans = options.progression()
         prompt = prompt_context(engine, options)
 
         def build(i: int, context: list[int], start: int, n: int) -> Request:
-            plan = chord_plan(engine, spans, start, n, options) if spans else None
-            return make_request(engine, self.role, [self.role], keys[i], n, options, context=context, plan=plan)
+            plan = chord_plan(engine, spans, start, n, options) if spans else model_chord_plan(engine, n, options)
+            return make_request(engine, self.role, [self.role], keys[i], n, options, context, plan, grooves[i])
 
-        render = score_renderer(engine, options, self.role, keys, [self.role])
+        render = score_renderer(engine, options, self.role, keys, [self.role], grooves)
         on_chunk = announce_pieces(engine, options, len(keys), n_bars, render, prompt)
         outs = run_bars(engine, build, len(keys), n_bars, self.role, options.sampling, [prompt] * len(keys), on_chunk)
         pieces = []
         for i, (k, toks) in enumerate(zip(keys, outs, strict=True)):
             chords = chords_of(toks, engine)
             score = render(i, prompt + toks, markers=chords_of(prompt, engine) + chords if prompt else chords)
-            meta = {"style": self.name, "key": k.name, "tempo": options.tempo_bpm(), "bars": n_bars, "chords": chords}
+            meta = {"style": self.name, "key": k.name, "groove": grooves[i], "tempo": options.tempo_bpm(), "bars": n_bars,
+                    "chords": chords}
             pieces.append(Piece(score, self.folder, piece_stem(self.name, k.token, options.tempo_bpm(), options.seed, i), meta))
         return pieces
 
 
-def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[Key], roles: list[str]):
+def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[Key], roles: list[str],
+                   grooves: list[str] | None = None):
     """``render(row, body, markers=None)``: piece ``row``'s tokens after its conditioning prefix,
     drawn as the file's score. One function for the written file and for live playback."""
-    prefixes = [engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter) for key in keys]
+    grooves = grooves or ["none"] * len(keys)
+    prefixes = [engine.codec.prefix_ids(role, key, options.tempo_bpm(), options.meter, groove, options.density_name())
+                for key, groove in zip(keys, grooves, strict=True)]
 
     def render(row: int, body: list[int], markers: list[str] | None = None):
         return finish_score(engine, prefixes[row] + body, options, roles, markers=markers)

@@ -100,8 +100,12 @@ class ModelPlugin:
     description: str
     config_class: type
     builder: Any  # callable(config) -> MidiModel
+    exportable: bool = True  # the ONNX/CoreML exporters can trace it
 
     def build(self, config: Any) -> MidiModel:
+        """``config`` is a ``config_class`` instance, as midiforge always passes it
+        (``midiforge.contracts.build_model``); a dict is also accepted here, for callers of the
+        built-ins' own API."""
         if isinstance(config, dict):
             config = make_config(self.config_class, config)
         return self.builder(config)

@@ -145,13 +145,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the model from its registered plugin and load the weights (as float32)."""
-    from midiforge.registry import get
+    from midiforge import contracts
 
     path = Path(path)
     raw, tensors = _open(path)
     meta = _decode_meta(path, raw)
-    plugin = get("model", meta["model"])
-    model = plugin.build(meta["model_config"])
+    model = contracts.build_model(contracts.model(meta["model"]), meta["model_config"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     for alias, target in meta["aliases"].items():
         state[alias] = state[target]

@@ -53,7 +53,7 @@ def _gpt2(c: HFConfig):
         vocab_size=c.vocab_size, n_positions=c.max_seq_len, n_embd=c.d_model, n_layer=c.n_layers,
         n_head=c.n_heads, n_inner=c.d_ff or None, resid_pdrop=c.dropout, embd_pdrop=c.dropout,
         attn_pdrop=c.dropout, bos_token_id=None, eos_token_id=None, **c.extra,
-    )  # fmt: skip
+    )
     return tf.GPT2LMHeadModel(cfg)
 
 
@@ -65,7 +65,7 @@ def _llama_like(config_name: str, model_name: str, c: HFConfig, **family: Any):
         max_position_embeddings=c.max_seq_len, attention_dropout=c.dropout, tie_word_embeddings=True,
         bos_token_id=None, eos_token_id=None,
         **{**family, **c.extra},
-    )  # fmt: skip
+    )
     return getattr(tf, model_name)(cfg)
 
 

@@ -28,6 +28,8 @@ class LSTMConfig(ModelConfig):
 class LSTMModel(MidiModel):
     """Multi-layer LSTM language model."""
 
+    cache_labels = ("h", "c")  # names of the cache tensors in exported graphs (past_h, past_c)
+
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__()
         self.config = config

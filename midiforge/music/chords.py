@@ -155,17 +155,12 @@ def parse_chord(symbol: str) -> Chord:
     text = symbol.strip()
     if not text:
         raise MidiforgeError("bad chord symbol '': empty")
-    from music21 import harmony  # slow import; only when chords are actually parsed
-
     try:
-        parsed = harmony.ChordSymbol(_music21_spelling(text))
-        root = parsed.root()
-        pitch_classes = [p.pitchClass for p in parsed.pitches]
-    except Exception as exc:  # music21 raises ValueError, ChordException, ...
-        raise MidiforgeError(f"bad chord symbol '{symbol}': {exc}") from None
-    if root is None or not pitch_classes:
-        raise MidiforgeError(f"bad chord symbol '{symbol}': no root or notes")
-    root_pc = root.pitchClass
+        from music21 import harmony  # slow import; only when chords are actually parsed
+    except ImportError:  # the light install: midiforge's own reader of the usual spellings
+        root_pc, pitch_classes = _builtin_symbol(text)
+    else:
+        root_pc, pitch_classes = _music21_symbol(harmony, text)
     weights = [0.0] * 12
     for pc in pitch_classes:
         weights[pc] = 1.0
@@ -176,6 +171,96 @@ def parse_chord(symbol: str) -> Chord:
         key=lambda q: (round(_template_score(histogram, Chord(root_pc, q)), 9), -QUALITIES.index(q)),
     )
     return Chord(root_pc, best)
+
+
+def _music21_symbol(harmony, text: str) -> tuple[int, list[int]]:
+    try:
+        parsed = harmony.ChordSymbol(_music21_spelling(text))
+        root = parsed.root()
+        pitch_classes = [p.pitchClass for p in parsed.pitches]
+    except Exception as exc:  # music21 raises ValueError, ChordException, ...
+        raise MidiforgeError(f"bad chord symbol '{text}': {exc}") from None
+    if root is None or not pitch_classes:
+        raise MidiforgeError(f"bad chord symbol '{text}': no root or notes")
+    return root.pitchClass, pitch_classes
+
+
+_LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+#: quality marks after the root, longest first: (mark, triad intervals, 7th implied by an extension)
+_QUALITY_MARKS = (
+    ("maj", (0, 4, 7), 11), ("ma", (0, 4, 7), 11), ("M", (0, 4, 7), 11), ("Δ", (0, 4, 7), 11),
+    ("min", (0, 3, 7), 10), ("mi", (0, 3, 7), 10), ("m", (0, 3, 7), 10), ("-", (0, 3, 7), 10),
+    ("dim", (0, 3, 6), 9), ("°", (0, 3, 6), 9), ("o", (0, 3, 6), 9), ("ø", (0, 3, 6), 10),
+    ("aug", (0, 4, 8), 10), ("+", (0, 4, 8), 10),
+)
+_EXTENSIONS = {"13": (9, 2, 5), "11": (5, 2), "9": (2,), "7": (), "6": None, "5": None}
+_DEGREES = {"2": 2, "4": 5, "5": 7, "6": 9, "9": 2, "11": 5, "13": 9}
+_MODIFIER_RE = re.compile(r"sus2|sus4|sus|add(?:2|4|9|11|13)|no3|no5|[b#](?:5|9|11|13)|alt")
+
+
+def _pc(letter: str, accidentals: str) -> int:
+    return (_LETTER_PC[letter.upper()] + accidentals.count("#") + accidentals.count("♯")
+            - accidentals.count("b") - accidentals.count("♭")) % 12
+
+
+def _builtin_symbol(text: str) -> tuple[int, list[int]]:
+    """Root and pitch classes of a pop/jazz chord symbol, without music21 (``Am``, ``Bb7``,
+    ``F#m7b5``, ``Cmaj9``, ``Dsus4``, ``G7(#9)``, ``C/E``, ``Eø``, ``Adim7``, ``C6``, ``Cadd9``)."""
+    head, slash, bass = text.replace("(", "").replace(")", "").replace(",", "").partition("/")
+    match, bass_match = _ROOT_RE.match(head), _ROOT_RE.match(bass)
+    if not match or (slash and (bass_match is None or bass_match.group(3))):
+        raise MidiforgeError(f"bad chord symbol '{text}' (expected e.g. Am, Bb7, F#m7b5, Cmaj7, Dsus4, C/E)")
+    letter, accidentals, rest = match.groups()
+    root = _pc(letter, accidentals)
+    triad, seventh = (0, 4, 7), 10
+    for mark, intervals, implied in _QUALITY_MARKS:
+        if rest.startswith(mark):
+            triad, seventh, rest = intervals, implied, rest[len(mark):]
+            if mark in ("ø", "Δ") and not rest[:1].isdigit():  # half-diminished, Δ: sevenths
+                rest = "7" + rest
+            break
+    for mark in ("maj", "M", "Δ"):  # a major seventh after another quality: CmM7, Cm(maj7)
+        if rest.startswith(mark) and rest[len(mark):][:1].isdigit():
+            seventh, rest = 11, rest[len(mark):]
+    tones = set(triad)
+    for number in ("13", "11", "9", "7", "6", "5"):
+        if rest.startswith(number):
+            rest = rest[len(number):]
+            if number == "5" and triad == (0, 4, 7):  # a power chord
+                tones = {0, 7}
+            elif number == "6":
+                tones.add(9)
+                if rest.startswith("9"):  # 69
+                    tones.add(2)
+                    rest = rest[1:]
+            elif number != "5":
+                tones.add(seventh)
+                tones.update(_EXTENSIONS[number])
+            break
+    while rest:
+        mod = _MODIFIER_RE.match(rest)
+        if not mod:
+            raise MidiforgeError(f"bad chord symbol '{text}': cannot read '{rest}'")
+        word, rest = mod.group(0), rest[mod.end():]
+        if word.startswith("sus"):
+            tones -= {3, 4}
+            tones.add(2 if word == "sus2" else 5)
+        elif word.startswith("add"):
+            tones.add(_DEGREES[word[3:]])
+        elif word in ("no3", "no5"):
+            tones -= {3, 4} if word == "no3" else {7}
+        elif word == "alt":
+            tones.update({10, 1, 8})
+        else:  # an altered degree replaces the plain one
+            degree = _DEGREES[word[1:]]
+            if degree == 7:
+                tones.discard(7)
+            tones.discard(degree)
+            tones.add((degree + (1 if word[0] == "#" else -1)) % 12)
+    pcs = sorted((root + t) % 12 for t in tones)
+    if bass_match:
+        pcs.append(_pc(bass_match.group(1), bass_match.group(2)))
+    return root, pcs
 
 
 # ---------------------------------------------------------------- progressions

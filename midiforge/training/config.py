@@ -37,6 +37,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop after this much wall time (0 = no limit)
     eval_interval: int = 0  # validate every N steps (0 = once per epoch)
     checkpoint_interval: int = 0  # write last.* every N steps (0 = at each validation)
+    checkpoint_minutes: float = 5.0  # also write last.* after this much wall time (0 = off)
     log_interval: int = 10  # metrics row every N steps
     sample_interval: int = 0  # write a sample MIDI every N steps (0 = off)
     sample_tokens: int = 256
@@ -46,7 +47,7 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps
     precision: str = "auto"  # auto (bf16 on CUDA when supported), fp32, bf16
     save_dtype: str = "float32"  # dtype of best.safetensors (float16 halves a shipped model)
-    resume: bool = False  # continue from OUT/last.state.pt
+    resume: bool = False  # must continue from OUT/last.state.pt (a folder holding one is continued anyway)
     progress: bool = True  # rich progress bar
 
     def __post_init__(self) -> None:
@@ -59,6 +60,7 @@ class TrainConfig:
             (self.lr > 0, "lr must be > 0"),
             (self.accumulate >= 1, "accumulate must be >= 1"),
             (self.epochs >= 1, "epochs must be >= 1"),
+            (self.checkpoint_minutes >= 0, "checkpoint_minutes must be >= 0"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
         ]
         for ok, message in checks:

@@ -1,8 +1,9 @@
-"""Training monitoring: metrics.csv, TensorBoard events (when installed) and training.png."""
+"""Training monitoring: metrics.csv, train.log, TensorBoard events (when installed) and training.png."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,15 @@ COLUMNS = [
 
 class MetricsLog:
     """Keeps every row in memory (it is small) so files can be rewritten atomically and a resumed
-    run continues the same history."""
+    run continues the same history. ``train.log`` gets a line per row and per event as it happens,
+    so a run watched from another terminal (or killed) shows how far it got."""
 
-    def __init__(self, out: Path, rows: list[dict[str, Any]] | None = None, tensorboard: bool = True) -> None:
+    def __init__(
+        self, out: Path, rows: list[dict[str, Any]] | None = None, tensorboard: bool = True, files: bool = True
+    ) -> None:
         self.out = out
         self.rows: list[dict[str, Any]] = list(rows or [])
+        self.log_path: Path | None = out / "train.log" if files else None
         self.writer = None
         if tensorboard:
             try:
@@ -38,8 +43,19 @@ class MetricsLog:
             except ImportError:  # tensorboard is optional (pip install 'midiforge[tensorboard]')
                 self.writer = None
 
+    def note(self, text: str) -> None:
+        """Append one timestamped line to ``train.log`` (appended, never rewritten: it is the
+        history of every run in this folder)."""
+        if self.log_path is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {text}\n")
+
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
+        self.note(" ".join(f"{k} {_fmt(v)}" for k, v in row.items() if v is not None))
         if self.writer is not None:
             for key, value in row.items():
                 if key not in ("step", "epoch") and value is not None:
@@ -88,3 +104,9 @@ class MetricsLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e5 else f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)

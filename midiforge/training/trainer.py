@@ -2,7 +2,11 @@
 
 Output folder: ``best.safetensors`` (lowest validation loss), ``last.safetensors`` +
 ``last.state.pt`` (exact resume: optimizer, scheduler, RNG, data position), ``metrics.csv``,
-``tensorboard/``, ``training.png`` and ``samples/step_N.mid``.
+``train.log``, ``tensorboard/``, ``training.png`` and ``samples/step_N.mid``.
+
+Nothing a run made is replaced by another run: a folder that holds ``last.state.pt`` is
+continued (as with ``--resume``), one with checkpoints but no state is refused. ``last.*`` is
+written every ``checkpoint_minutes`` as well, so a killed run loses minutes, not an epoch.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import pickle
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,11 +26,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from midiforge.atomic import atomic_path
+from midiforge import contracts
+from midiforge.atomic import atomic_path, sweep_stale
 from midiforge.errors import MidiforgeError
 from midiforge.models.base import config_to_dict
 from midiforge.models.checkpoint import codec_from_dict, save_checkpoint
-from midiforge.registry import get
 from midiforge.training import data as datalib
 from midiforge.training.config import TrainConfig
 from midiforge.training.metrics import MetricsLog
@@ -40,6 +47,8 @@ from midiforge.training.sampling import sample_ids, write_sample
 from midiforge.training.schedule import make_optimizer, make_scheduler
 
 STATE_FORMAT = 1
+#: Files of a finished or interrupted run; a new run never writes over them.
+RUN_FILES = ("last.state.pt", "best.safetensors", "last.safetensors")
 
 
 @dataclass
@@ -62,7 +71,7 @@ class TrainResult:
     last: Path
     steps: int
     best_val_loss: float | None
-    stopped: str  # completed | max_steps | max_minutes | early_stopping
+    stopped: str  # completed | max_steps | max_minutes | early_stopping | already_complete
     tokens_seen: int
     wall_s: float
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -116,11 +125,14 @@ class Trainer:
         )
         self.pos = Position()
         history: list[dict[str, Any]] = []
-        if config.resume:
+        self.resumed = self._must_resume()
+        if self.resumed:
             history = self._load_state()
         else:
             torch.manual_seed(config.seed + info.rank)  # per-rank dropout noise
-        self.log = MetricsLog(self.out, history, tensorboard=info.main)
+        if info.main:
+            sweep_stale(self.out)  # temporary files of a run that was killed mid-write
+        self.log = MetricsLog(self.out, history, tensorboard=info.main, files=info.main)
         self.ddp = self._wrap_ddp()
 
     # ------------------------------------------------------------------ setup
@@ -133,7 +145,7 @@ class Trainer:
         return None if isinstance(codec, dict) else codec
 
     def _build_model(self):
-        plugin = get("model", self.cfg.model)
+        plugin = contracts.model(self.cfg.model)
         if "vocab_size" not in self.codec_dict:
             raise MidiforgeError(f"the codec of {self.cfg.data[0]} has no vocab_size")
         values = {"vocab_size": int(self.codec_dict["vocab_size"]), "max_seq_len": self.cfg.seq_len}
@@ -142,7 +154,7 @@ class Trainer:
             raise MidiforgeError(
                 f"model max_seq_len {values['max_seq_len']} < training seq_len {self.cfg.seq_len}"
             )
-        return plugin.build(values)
+        return contracts.build_model(plugin, values)
 
     def _wrap_ddp(self):
         if not self.dist.enabled:
@@ -158,20 +170,41 @@ class Trainer:
     def state_path(self) -> Path:
         return self.out / "last.state.pt"
 
+    def _must_resume(self) -> bool:
+        """Continue the run in ``out`` when there is one; never start over on top of it."""
+        if self.cfg.resume or self.state_path.is_file():
+            return True
+        taken = [name for name in RUN_FILES if (self.out / name).exists()]
+        if taken:
+            raise MidiforgeError(
+                f"{self.out} already holds {', '.join(taken)} of another run but no last.state.pt to "
+                "continue from; choose a new --out (nothing was overwritten)"
+            )
+        return False
+
     def _load_state(self) -> list[dict[str, Any]]:
         path = self.state_path
         if not path.is_file():
             raise MidiforgeError(f"nothing to resume in {self.out} (no last.state.pt)")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise MidiforgeError(f"resume state {path} is corrupt or truncated: {exc}") from None
+        except pickle.UnpicklingError as exc:
+            if "weights only" in str(exc).lower():  # objects beyond tensors and plain data
+                raise MidiforgeError(
+                    f"{path} is not a midiforge training state (it holds other Python objects) and was "
+                    "not loaded; choose a new --out"
+                ) from None
+            raise MidiforgeError(f"resume state {path} is corrupt or truncated") from None
+        except Exception:
+            raise MidiforgeError(f"resume state {path} is corrupt or truncated") from None
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise MidiforgeError(f"{path} is not a midiforge training state and was not loaded; choose a new --out")
         if state.get("model_name") != self.model_name or state.get("model_config") != config_to_dict(
             self.model.config
         ):
             raise MidiforgeError(
                 f"{path} was written for model {state.get('model_name')} {state.get('model_config')}; "
-                "resume with the same model and model options"
+                "resume with the same model and model options, or choose a new --out"
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -182,10 +215,14 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         return list(state["history"])
 
+    def _epoch_now(self) -> float:
+        """Epochs done, with the fraction of the current one (the ``epoch`` column of every row)."""
+        return round(self.pos.epoch + self.pos.batch / self.steps_per_epoch, 4)
+
     def _training_meta(self, val: dict[str, float] | None) -> dict[str, Any]:
         return {
             "step": self.pos.step,
-            "epoch": self.pos.epoch + self.pos.batch / self.steps_per_epoch,
+            "epoch": self._epoch_now(),
             "val_loss": None if val is None else val["loss"],
             "val_acc": None if val is None else val["acc"],
             "best_val_loss": None if math.isinf(self.pos.best_val) else self.pos.best_val,
@@ -224,6 +261,8 @@ class Trainer:
         with atomic_path(self.state_path) as tmp:
             torch.save(state, tmp)
         self.saved_step = self.pos.step
+        self.saved_at = time.monotonic()
+        self.log.note(f"saved last.safetensors and last.state.pt at step {self.pos.step}")
         self.log.flush()
 
     # ------------------------------------------------------------------ steps
@@ -285,7 +324,7 @@ class Trainer:
         prefix = [int(t) for t in x[: min(8, int((y != -100).sum()) or 1)]]
         gen = torch.Generator().manual_seed(self.cfg.seed + self.pos.step)
         ids = sample_ids(self.model, prefix, self.cfg.sample_tokens, temperature=1.0, top_k=0,
-                         eos_id=getattr(self.codec, "eos_id", None), generator=gen)  # fmt: skip
+                         eos_id=getattr(self.codec, "eos_id", None), generator=gen)
         try:
             write_sample(self.codec, ids, self.out / "samples" / f"step_{self.pos.step:07d}.mid")
         except Exception as exc:  # an undecodable early sample must not stop training
@@ -298,13 +337,13 @@ class Trainer:
     def _validate(self) -> tuple[dict[str, float], bool]:
         """Validate, write best.safetensors on improvement; True when early stopping triggers."""
         val = self.evaluate()
-        self.log.add({"step": self.pos.step, "epoch": self.pos.epoch, "val_loss": val["loss"], "val_acc": val["acc"],
-                      "elapsed_s": round(self.pos.elapsed_s, 2)})  # fmt: skip
+        self.log.add({"step": self.pos.step, "epoch": self._epoch_now(), "val_loss": val["loss"], "val_acc": val["acc"],
+                      "elapsed_s": round(self.pos.elapsed_s, 2)})
         if val["loss"] < self.pos.best_val:
             self.pos.best_val, self.pos.bad_evals = val["loss"], 0
             if self.dist.main:
                 save_checkpoint(self.out / "best.safetensors", self.model, self.model_name, self.codec_dict,
-                                self._training_meta(val), dtype=self.cfg.save_dtype)  # fmt: skip
+                                self._training_meta(val), dtype=self.cfg.save_dtype)
         else:
             self.pos.bad_evals += 1
         return val, bool(self.cfg.patience and self.pos.bad_evals >= self.cfg.patience)
@@ -315,17 +354,44 @@ class Trainer:
         over = float(time.monotonic() - started > self.cfg.max_minutes * 60)
         return all_reduce_sum([over], self.dist, self.device)[0] > 0  # every rank stops together
 
+    def _announce(self) -> None:
+        """Say in ``train.log`` (and, when resuming, on the terminal) what this run does."""
+        if self.resumed:
+            text = (f"continuing the run in {self.out} at step {self.pos.step} of {self.total_steps} "
+                    "(choose a new --out to start afresh)")  # fmt: skip
+            if self.dist.main:
+                from midiforge.cli.common import err_console
+
+                err_console.print(text, soft_wrap=True)
+        else:
+            text = f"training {self.model_name} in {self.out}: {self.total_steps} steps"
+        self.log.note(text)
+
+    def _time_to_save(self) -> bool:
+        minutes = self.cfg.checkpoint_minutes
+        return bool(minutes) and time.monotonic() - self.saved_at >= minutes * 60
+
     def run(self, on_step: StepCallback | None = None) -> TrainResult:
+        with _sigterm_interrupts():
+            return self._run(on_step)
+
+    def _run(self, on_step: StepCallback | None = None) -> TrainResult:
         cfg, pos = self.cfg, self.pos
         self.out.mkdir(parents=True, exist_ok=True)
         self.model.train()
         started = time.monotonic()
-        clock = self._last_log = started
-        self.saved_step = pos.step if cfg.resume else -1
+        clock = self._last_log = self.saved_at = started
+        self.saved_step = pos.step if self.resumed else -1
         val: dict[str, float] | None = None
         validated_step = -1
         stopped = "completed"
         window_loss, window_steps, window_tokens = 0.0, 0, 0
+        self._announce()
+        early_stopped = bool(cfg.patience and pos.bad_evals >= cfg.patience)
+        if self.resumed and (pos.step >= self.total_steps or early_stopped):  # nothing to do: write nothing
+            self.log.note("already complete: nothing to do (raise --epochs, --max-steps or --patience to train on)")
+            self.log.close()
+            return self._result("already_complete", started)
         with self._progress() as bar:
             try:
                 while pos.epoch < cfg.epochs and stopped == "completed":
@@ -356,8 +422,10 @@ class Trainer:
                             if early:
                                 stopped = "early_stopping"
                         if (
-                            cfg.checkpoint_interval and pos.step % cfg.checkpoint_interval == 0
-                        ) or validated_step == pos.step:
+                            (cfg.checkpoint_interval and pos.step % cfg.checkpoint_interval == 0)
+                            or validated_step == pos.step
+                            or self._time_to_save()
+                        ):
                             self.save_last(val)
                         bar.update(pos.step, loss, val, self.log.rows)
                         if on_step is not None:
@@ -381,11 +449,20 @@ class Trainer:
                 elif self.saved_step != pos.step:
                     self.save_last(val)
             except KeyboardInterrupt:
-                if self.saved_step != pos.step:  # keep the last completed step; --resume continues there
+                if self.saved_step != pos.step:  # keep the last completed step; a re-run continues there
                     self.save_last(val)
+                self.log.note(f"interrupted at step {pos.step}; re-run the same command to continue")
+                raise
+            except BaseException as exc:
+                self.log.note(f"stopped by an error at step {pos.step}: {type(exc).__name__}: {exc}")
                 raise
             finally:
                 self.log.close()
+        self.log.note(f"finished ({stopped}) at step {pos.step}")
+        return self._result(stopped, started)
+
+    def _result(self, stopped: str, started: float) -> TrainResult:
+        pos = self.pos
         best = self.out / "best.safetensors"
         return TrainResult(
             out=self.out,
@@ -406,13 +483,13 @@ class Trainer:
         loss, tokens = all_reduce_sum([loss, float(tokens)], self.dist, self.device)
         self.log.add({
             "step": self.pos.step,
-            "epoch": round(self.pos.epoch + self.pos.batch / self.steps_per_epoch, 4),
+            "epoch": self._epoch_now(),
             "train_loss": loss / self.dist.world,
             "lr": lr,
             "tokens_per_s": round(tokens / since, 1),
             "tokens_seen": self.pos.tokens_seen,
             "elapsed_s": round(self.pos.elapsed_s, 2),
-        })  # fmt: skip
+        })
         if self.dist.main and self.pos.step % (self.cfg.log_interval * 10) == 0:
             self.log.write_csv()
 
@@ -423,6 +500,24 @@ class Trainer:
             yield view
         finally:
             view.close()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """``kill PID`` (SIGTERM) stops training like Ctrl-C: the last step is saved, temporary files
+    are removed. Only the main thread can install signal handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class ProgressView:

@@ -1,0 +1,1 @@
+"""midiforge test suite (a package, so shared helpers import as ``tests.helpers``)."""

@@ -1,0 +1,102 @@
+"""The song judge on hand-made files whose figures are known."""
+
+from __future__ import annotations
+
+import symusic
+
+from midiforge.evaluation.judge import judge_folder, judge_score, summarize
+from midiforge.music.chords import parse_chord
+
+TPQ = 480
+BAR = 4 * TPQ
+
+
+def _song(chords: list[str], chord_pitches: list[list[int]], bass: list[int], melody: list[list[int]] | None = None,
+          markers: bool = True, velocity=None, meter=(4, 4), drums: bool = False) -> symusic.Score:
+    score = symusic.Score(TPQ)
+    score.time_signatures.append(symusic.TimeSignature(0, *meter))
+    bar = TPQ * 4 * meter[0] // meter[1]
+    tracks = {name: symusic.Track(name) for name in ("Melody", "Chords", "Bass")}
+    for b, (pitches, root) in enumerate(zip(chord_pitches, bass, strict=True)):
+        for beat in range(0, bar, TPQ):
+            for p in pitches:
+                v = velocity(b, beat) if velocity else 80
+                tracks["Chords"].notes.append(symusic.Note(b * bar + beat, TPQ, p, v))
+        tracks["Bass"].notes.append(symusic.Note(b * bar, bar, root, 90))
+        for i, p in enumerate((melody or [[72, 74, 76, 77]] * len(bass))[b]):
+            tracks["Melody"].notes.append(symusic.Note(b * bar + i * TPQ, TPQ, p, 80 + (10 if i == 0 else 0)))
+    score.tracks.extend(tracks.values())
+    if drums:
+        kit = symusic.Track("Drums", is_drum=True)
+        kit.notes.append(symusic.Note(0, TPQ, 36, 100))
+        score.tracks.append(kit)
+    if markers:
+        for b, name in enumerate(chords):
+            score.markers.append(symusic.TextMeta(b * bar, name))
+    return score
+
+
+C, F, G, AM = [60, 64, 67], [60, 65, 69], [59, 62, 67], [57, 60, 64]
+
+
+def test_a_song_that_keeps_everything_scores_full_marks():
+    score = _song(["C", "F", "G", "C"], [C, F, G, C], [36, 41, 43, 36])
+    fig = judge_score(score, "good.mid", asked=[parse_chord(c) for c in "C F G C".split()])
+    assert fig.bars == 4 and fig.chord_bars == 4
+    assert fig.chord_plays_chord == 4 and fig.bass_root_downbeat == 4
+    assert fig.nc_bars == 0 and fig.sounds_on_beat_1 and fig.ends_on_tonic
+    assert fig.silent_beats == 0 and fig.asked_kept == 4
+    assert not fig.section_missing_part
+
+
+def test_wrong_chords_nc_bars_and_wrong_bass_are_counted():
+    score = _song(["C", "N.C.", "G", "C"], [F, F, F, F], [38, 38, 38, 38])
+    fig = judge_score(score, "bad.mid", asked=[parse_chord("C")])
+    assert fig.nc_bars == 1
+    assert fig.chord_plays_chord == 0  # F-major triads under C and G markers (the N.C. bar fits nothing)
+    assert fig.bass_root_downbeat == 0
+    assert fig.asked_kept == 0
+
+
+def test_chords_are_recognised_when_a_file_has_no_markers():
+    score = _song(["C", "F", "G", "C"], [C, F, G, C], [36, 41, 43, 36], markers=False)
+    fig = judge_score(score, "real.mid")
+    assert fig.chord_plays_chord == 4 and fig.bass_root_downbeat == 4 and fig.ends_on_tonic
+
+
+def test_silent_beats_missing_parts_and_late_starts():
+    score = _song(["C"] * 10, [C] * 10, [36] * 10)
+    for track in score.tracks:  # everything starts on beat 3 and the bass stops after bar 2
+        kept = [n for n in track.notes if not (track.name == "Bass" and n.time >= 2 * BAR)]
+        for n in kept:
+            n.time += 2 * TPQ
+        track.notes = kept
+    fig = judge_score(score, "late.mid", section_bars=8)
+    assert not fig.sounds_on_beat_1
+    assert fig.silent_beats >= 2
+    assert fig.section_missing_part  # bars 9-10 have no bass
+
+
+def test_velocities_accents_and_melody_repetition():
+    score = _song(["C"] * 4, [C] * 4, [36] * 4, melody=[[72, 74], [72, 74], [76, 77], [72, 74]],
+                  velocity=lambda b, beat: 100 if beat == 0 else 60 + b)
+    fig = judge_score(score, "dyn.mid")
+    assert fig.velocities["chords"] == 5  # 100 and 60..63
+    assert fig.accent["chords"] > 30
+    assert fig.melody_bars == 4 and fig.melody_repeats == 2
+
+
+def test_model_drums_are_recognised_by_their_marker(tmp_path):
+    plain = _song(["C"], [C], [36], drums=True)
+    marked = _song(["C"], [C], [36], drums=True)
+    marked.markers.append(symusic.TextMeta(0, "drums:model"))
+    plain.dump_midi(str(tmp_path / "a.mid"))
+    marked.dump_midi(str(tmp_path / "b.mid"))
+    (tmp_path / "notes.txt").write_text("not a song")
+    figs, summary = judge_folder(tmp_path)
+    assert [f.model_drums for f in figs] == [False, True]
+    assert summary["files"] == 2 and summary["songs with drums written by the model %"] == 50.0
+
+
+def test_summary_of_nothing_is_empty_not_an_error():
+    assert summarize([])["files"] == 0
