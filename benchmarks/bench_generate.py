@@ -1,111 +1,266 @@
-"""Generation speed of the default model on CPU, as ratios against reference runs in the same process.
+"""Generation speed on CPU, every figure as a ratio against references measured in the same run.
 
-Prints tokens/s and seconds per 16 s clip for:
-  * midiforge with the KV cache, onnxruntime backend (the default) and PyTorch eager backend;
-  * a loop that re-runs the full sequence each step (as simple generators do);
+    python benchmarks/bench_generate.py [--tokens 256] [--threads 2] [--quantize int8]
+    python benchmarks/bench_generate.py --d-model 320 --layers 6 [--heads 8]   # a random model of that size
+
+Without a size option it measures the shipped default model; with one, a randomly initialised
+music-transformer of that size (speed does not depend on the weights; the codec is the shipped
+one). Prints tokens/s (batch x new tokens / s) of:
+
+  * midiforge's sampler (grammar masks included) over onnxruntime, batch 1 and 10, and over torch eager;
+  * raw decoding (greedy, no sampler) with onnxruntime and torch eager, so the sampler's own share shows;
   * Hugging Face transformers' GPT-2 of equal size generating with its cache (``generate()``);
-  * ``generate harmonic --n-songs 10`` end to end (batched, sections generated once).
-
-    python benchmarks/bench_generate.py [--tokens 256] [--threads 2]
+  * a 16 s melody clip and ``generate harmonic --n-songs 10`` end to end (the songs in a fresh
+    process, with its peak RSS), and the time from process start to the first generated token;
+  * the weight-bandwidth floor: weight bytes / measured memory read bandwidth = the most tokens/s
+    a batch-1 decoder can reach when every step reads every weight once from memory.
 """
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# torch's OpenMP workers sleep when idle, as onnxruntime's do (session_options): on a shared
+# machine spinning workers slow every runtime down, and the ratios would measure that instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import subprocess
+import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from midiforge.generation import SamplingConfig, StyleOptions, generate
+from midiforge.generation import SamplingConfig, StyleOptions
 from midiforge.generation.engine import Engine, default_model_path
 from midiforge.models.checkpoint import load_checkpoint
 
 
-def clip_tokens(engine: Engine, seconds: float = 16.0, bpm: float = 120.0) -> int:
-    """Tokens the default model writes for a 16 s melody clip (measured, not assumed)."""
-    opts = StyleOptions(n=4, seconds=seconds, tempo=bpm, sampling=SamplingConfig(seed=0))
-    pieces = engine.run(
-        [__import__("midiforge.generation.styles", fromlist=["make_request"]).make_request(
-            engine, "melody", ["melody"], opts.keys(1)[0], opts.n_bars(16), opts) for _ in range(4)],
-        opts.sampling,
-    )
-    return int(np.mean([len(p) for p in pieces]))
+def random_checkpoint(tmp: Path, d_model: int, layers: int, heads: int, d_ff: int) -> Path:
+    """A randomly initialised rotary music-transformer of the asked size, with the shipped codec."""
+    from midiforge.models.checkpoint import save_checkpoint
+    from midiforge.models.transformer import TransformerConfig
+    from midiforge.registry import get
+
+    codec = load_checkpoint(default_model_path()).codec
+    cfg = TransformerConfig(vocab_size=codec.vocab_size, d_model=d_model, n_layers=layers, n_heads=heads,
+                            d_ff=d_ff, dropout=0.0)
+    torch.manual_seed(0)
+    model = get("model", "music-transformer").build(cfg)
+    return save_checkpoint(tmp / f"random-d{d_model}-l{layers}.safetensors", model, "music-transformer", codec)
 
 
-def time_sampler(engine: Engine, n_tokens: int, batch: int) -> float:
-    """tokens/s of the full midiforge sampler (grammar masks included) for ``n_tokens`` per row."""
+def read_bandwidth(threads: int, mb: int = 512) -> float:
+    """Bytes/s of summing a large float32 array, split over ``threads`` (numpy releases the GIL)."""
+    data = np.ones(mb * 2**20 // 4, np.float32)
+    parts = np.array_split(data, threads)
+    best = 0.0
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(5):
+            start = time.perf_counter()
+            list(pool.map(np.sum, parts))
+            best = max(best, data.nbytes / (time.perf_counter() - start))
+    return best
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    """fp32 bytes of the parameters (a tied embedding counted once)."""
+    return 4 * sum(p.numel() for p in model.parameters())
+
+
+def raw_decode(backend, batch: int, tokens: int, prompt_len: int = 16) -> float:
+    """tokens/s of greedy decoding straight through the backend (no grammar, no sampling)."""
+    ids = np.random.default_rng(0).integers(4, backend.vocab_size, size=(batch, prompt_len))
+    logits, state = backend.step(ids, backend.start(batch))
+    start = time.perf_counter()
+    for _ in range(tokens):
+        logits, state = backend.step(logits.argmax(-1)[:, None].astype(np.int64), state)
+    return batch * tokens / (time.perf_counter() - start)
+
+
+def sampler_speed(engine: Engine, tokens: int, batch: int) -> float:
+    """tokens/s of the full midiforge sampler (grammar masks included), ``tokens`` per row."""
     from midiforge.generation.sampler import Request
 
     prefix = engine.codec.prefix_ids("full", StyleOptions().keys(1)[0], 120, "4/4")
-    reqs = [Request(prompt=prefix, n_bars=10_000, max_tokens=n_tokens) for _ in range(batch)]
+    reqs = [Request(prompt=prefix, n_bars=10_000, max_tokens=tokens) for _ in range(batch)]
     engine.sampler.generate(reqs[:1], SamplingConfig(seed=0))  # warm-up
     start = time.perf_counter()
     out = engine.sampler.generate(reqs, SamplingConfig(seed=1))
     return sum(len(o) for o in out) / (time.perf_counter() - start)
 
 
-def time_no_cache(model, vocab: int, n_tokens: int) -> float:
-    """tokens/s of a loop that re-runs the whole sequence for every new token."""
-    ids = torch.randint(0, vocab, (1, 5))
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for _ in range(n_tokens):
-            logits = model(ids)[:, -1]
-            nxt = torch.multinomial(torch.softmax(logits, -1), 1)
-            ids = torch.cat([ids, nxt], 1)
-    return n_tokens / (time.perf_counter() - start)
-
-
-def time_hf_gpt2(cfg, vocab: int, n_tokens: int, batch: int = 1) -> float:
-    """tokens/s of transformers' GPT-2 of the same size, ``generate()`` with its KV cache."""
+def hf_gpt2(cfg, vocab: int, tokens: int) -> float:
+    """tokens/s of transformers' GPT-2 of the same size, ``generate()`` with its KV cache, batch 1."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=1024, n_embd=cfg.d_model, n_layer=cfg.n_layers,
-                                    n_head=cfg.n_heads, n_inner=cfg.d_ff or 4 * cfg.d_model,
-                                    bos_token_id=1, eos_token_id=2)).eval()
-    ids = torch.randint(0, vocab, (batch, 5))
-    kw = dict(max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=True, top_p=0.95, pad_token_id=0)
+                                    n_head=cfg.n_heads, n_inner=cfg.ff_dim, bos_token_id=1, eos_token_id=2)).eval()
+    ids = torch.randint(0, vocab, (1, 5))
+    kw = dict(max_new_tokens=tokens, min_new_tokens=tokens, do_sample=True, top_p=0.95, pad_token_id=0)
     with torch.inference_mode():
         hf.generate(ids, **{**kw, "max_new_tokens": 8, "min_new_tokens": 8})
         start = time.perf_counter()
         hf.generate(ids, **kw)
-    return batch * n_tokens / (time.perf_counter() - start)
+    return tokens / (time.perf_counter() - start)
+
+
+def clip_seconds(engine: Engine, seconds: float = 16.0) -> float:
+    """Wall seconds of one 16 s melody clip through the public API (in memory, no file written)."""
+    from midiforge.generation import generate_pieces
+
+    opts = StyleOptions(n=1, seconds=seconds, tempo=120, sampling=SamplingConfig(seed=0))
+    generate_pieces("melody", opts, engine=engine)  # warm-up
+    start = time.perf_counter()
+    generate_pieces("melody", opts, engine=engine)
+    return time.perf_counter() - start
+
+
+FIRST_TOKEN = """
+import sys, time
+from midiforge.generation import onnx_backend
+step = onnx_backend.OnnxBackend.step
+def first(self, ids, state):
+    print(f"FIRST_TOKEN {{time.time():.4f}}", flush=True)
+    sys.exit(0)
+onnx_backend.OnnxBackend.step = first
+from midiforge.cli import main
+main({argv!r})
+"""
+
+
+def first_token_seconds(model: Path, out: Path, env: dict) -> float:
+    """Seconds from starting ``midiforge generate melody`` to its first decoder call."""
+    argv = ["generate", "melody", "--model", str(model), "--n", "1", "-o", str(out)]
+    code = FIRST_TOKEN.format(argv=argv)
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True)  # warm the export cache
+    start = time.time()
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    stamp = next(line for line in done.stdout.splitlines() if line.startswith("FIRST_TOKEN"))
+    return float(stamp.split()[1]) - start
+
+
+SONGS = """
+import atexit, resource, sys
+def peak():  # this process's own high-water mark (ru_maxrss would count the parent's pages at fork)
+    try:
+        kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+    except OSError:
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"PEAK_KB {{kb}}", flush=True)
+atexit.register(peak)
+from midiforge.cli import main
+main({argv!r})
+"""
+
+
+def songs_in_process(model: Path, out: Path, env: dict) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``midiforge generate harmonic --n-songs 10`` in a fresh process."""
+    argv = ["generate", "harmonic", "--n-songs", "10", "--seed", "0", "--model", str(model), "-o", str(out)]
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", SONGS.format(argv=argv)], env=env, capture_output=True, text=True,
+                          check=True)
+    seconds = time.perf_counter() - start
+    peak = next(line for line in done.stdout.splitlines() if line.startswith("PEAK_KB"))
+    return seconds, int(peak.split()[1]) / 1024
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--d-model", type=int, default=None, help="measure a random model of this width")
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=None, help="default: d_model / 64, at least 4")
+    ap.add_argument("--d-ff", type=int, default=0, help="0 = 4 x d_model")
+    ap.add_argument("--quantize", choices=["none", "int8"], default="none", help="int8 weights for onnxruntime")
+    ap.add_argument("--attention", choices=["auto", "fused", "plain"], default="auto")
+    ap.add_argument("--bandwidth", type=float, default=None,
+                    help="memory read bandwidth in GB/s for the floor (default: measured now)")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N for every tokens/s figure (a loaded machine)")
+    ap.add_argument("--skip-songs", action="store_true", help="leave out the 10-song and start-up runs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    path = default_model_path()
-    loaded = load_checkpoint(path)
-    cfg, vocab = loaded.model.config, loaded.model.config.vocab_size
-    onnx = Engine.load(path, backend="onnx")
-    eager = Engine.load(path, backend="torch")
-    per_clip = clip_tokens(onnx)
-    rows = {
-        "midiforge onnxruntime + KV cache (default), batch 1": time_sampler(onnx, args.tokens, 1),
-        "midiforge torch eager + KV cache, batch 1": time_sampler(eager, args.tokens, 1),
-        "full-sequence re-run each step (no cache), batch 1": time_no_cache(loaded.model.eval(), vocab, args.tokens),
-        "HF transformers GPT-2 generate() with cache, batch 1": time_hf_gpt2(cfg, vocab, args.tokens),
-        "midiforge onnxruntime + KV cache, batch 10": time_sampler(onnx, args.tokens, 10),
+    from midiforge.exporters.common import load_for_export
+    from midiforge.exporters.onnx import export_onnx
+
+    from midiforge.generation.backends import TorchBackend
+    from midiforge.generation.onnx_backend import OnnxBackend
+
+    tmp = Path(tempfile.mkdtemp(prefix="midiforge-bench-"))
+    env = {**os.environ, "MIDIFORGE_CACHE": str(tmp / "cache")}
+    os.environ["MIDIFORGE_CACHE"] = env["MIDIFORGE_CACHE"]  # never touch the user's export cache
+    if args.d_model:
+        heads = args.heads or max(4, args.d_model // 64)
+        checkpoint = random_checkpoint(tmp, args.d_model, args.layers, heads, args.d_ff)
+    else:
+        checkpoint = default_model_path()
+    loaded = load_for_export(checkpoint)
+    model, cfg = loaded.model, loaded.model.config
+    onnx_path = tmp / "model.onnx"
+    report = export_onnx(loaded, onnx_path, attention=args.attention, quantize=args.quantize)
+    ort = OnnxBackend(onnx_path, threads=args.threads)
+    ort_engine = Engine(codec=loaded.codec, backend=ort, backend_name="onnx", model_path=onnx_path)
+    eager = Engine(codec=loaded.codec, backend=TorchBackend(model, threads=args.threads), backend_name="torch",
+                   model_path=checkpoint)
+    n = args.tokens
+    runs = {
+        "sampler_ort": lambda: sampler_speed(ort_engine, n, 1),
+        "raw_ort": lambda: raw_decode(ort_engine.backend, 1, n),
+        "sampler_eager": lambda: sampler_speed(eager, n, 1),
+        "raw_eager": lambda: raw_decode(eager.backend, 1, n),
+        "hf": lambda: hf_gpt2(cfg, cfg.vocab_size, n),
+        "batch10": lambda: sampler_speed(ort_engine, n, 10),
+        "clip": lambda: 1 / clip_seconds(ort_engine),
     }
-    print(f"default model: {sum(p.numel() for p in loaded.model.parameters()) / 1e6:.2f} M parameters, "
-          f"{cfg.n_layers} layers, d_model {cfg.d_model}; a 16 s melody clip = {per_clip} tokens; "
-          f"{args.threads} threads\n")
-    ref = rows["HF transformers GPT-2 generate() with cache, batch 1"]
-    print(f"{'run':58s} {'tok/s':>9s} {'s/16s clip':>11s} {'vs HF':>7s}")
-    for name, tps in rows.items():
-        print(f"{name:58s} {tps:9.0f} {per_clip / tps:11.3f} {tps / ref:6.2f}x")
-    ort, torch_eager = rows[list(rows)[0]], rows[list(rows)[1]]
-    print(f"\nonnxruntime vs torch eager (batch 1): {ort / torch_eager:.2f}x")
-    print(f"KV cache vs no-cache loop (batch 1):  {ort / rows[list(rows)[2]]:.2f}x")
-    start = time.perf_counter()
-    generate("harmonic", StyleOptions(n=10, sampling=SamplingConfig(seed=0)), out="/tmp/midiforge-bench-songs",
-             engine=onnx)
-    print(f"generate harmonic --n-songs 10 (60 s songs): {time.perf_counter() - start:.2f} s")
+    r: dict[str, float] = {}
+    for _ in range(args.repeat):  # interleaved, so a burst of load hits every figure alike
+        for name, run in runs.items():
+            r[name] = max(r.get(name, 0.0), run())
+    clip_s = 1 / r["clip"]
+    bandwidth = args.bandwidth * 1e9 if args.bandwidth else read_bandwidth(args.threads)
+    wbytes = weight_bytes(model)
+    floor = bandwidth / wbytes
+
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    source = f"random {params:.2f} M" if args.d_model else f"default model, {params:.2f} M"
+    print(f"{source} parameters ({cfg.n_layers} layers, d_model {cfg.d_model}, {cfg.n_heads} heads, "
+          f"vocab {cfg.vocab_size}); onnxruntime graph: {ort_engine.backend.decoder} attention, "
+          f"{args.quantize} weights ({report.artifacts[0].size_bytes / 1e6:.1f} MB), max |Δlogit| vs PyTorch "
+          f"{report.max_abs_err_step:.1e}, top-1 agreement {report.artifacts[0].top1_agreement:.0%}; "
+          f"{args.threads} threads; {n} new tokens per row, best of {args.repeat}; "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    rows = [
+        ("midiforge onnxruntime (sampler), batch 1", r["sampler_ort"]),
+        ("raw onnxruntime decode, batch 1", r["raw_ort"]),
+        ("midiforge torch eager (sampler), batch 1", r["sampler_eager"]),
+        ("raw torch eager decode, batch 1", r["raw_eager"]),
+        ("HF transformers GPT-2 generate(), batch 1", r["hf"]),
+        ("midiforge onnxruntime (sampler), batch 10", r["batch10"]),
+        ("weight-bandwidth floor, batch 1", floor),
+    ]
+    print(f"{'run':44s} {'tok/s':>9s} {'vs HF':>7s} {'of floor':>9s}")
+    for name, tps in rows:
+        print(f"{name:44s} {tps:9.0f} {tps / r['hf']:6.2f}x {tps / floor:8.0%}")
+    sampler_share = 1 - r["sampler_ort"] / r["raw_ort"]
+    print(f"\nratio to HF generate() (sampler, batch 1):      {r['sampler_ort'] / r['hf']:.2f}x   (target >= 3x)")
+    print(f"onnxruntime vs torch eager (sampler, batch 1): {r['sampler_ort'] / r['sampler_eager']:.2f}x   "
+          f"(raw decode {r['raw_ort'] / r['raw_eager']:.2f}x; target >= 3x)")
+    print(f"share of the weight-bandwidth floor:           {r['sampler_ort'] / floor:.0%} with the sampler, "
+          f"{r['raw_ort'] / floor:.0%} raw (target >= 50%; {wbytes / 1e6:.1f} MB fp32 weights at "
+          f"{bandwidth / 1e9:.1f} GB/s {'given' if args.bandwidth else 'measured'} = {floor:.0f} tok/s)")
+    print(f"the sampler's own share of the time:           {sampler_share:.0%}")
+    print(f"16 s melody clip:                              {clip_s:.3f} s   (target <= 0.3 s)")
+    if not args.skip_songs:
+        start_s = first_token_seconds(onnx_path, tmp / "first", env)
+        songs_s, rss = songs_in_process(onnx_path, tmp / "songs", env)
+        print(f"process start to first token:                  {start_s:.2f} s   (target <= 1 s)")
+        print(f"generate harmonic --n-songs 10 (fresh process): {songs_s:.2f} s, peak RSS {rss:.0f} MB   "
+              f"(targets <= 10 s, <= 500 MB)")
 
 
 if __name__ == "__main__":

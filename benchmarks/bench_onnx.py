@@ -10,7 +10,12 @@ work), at batch 1 and batch 8; prints tokens/s and the ONNX/PyTorch ratio.
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# Sleeping (not spinning) OpenMP workers, as onnxruntime's (see bench_generate.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
 import tempfile
 import time
 from pathlib import Path

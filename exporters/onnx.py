@@ -10,11 +10,17 @@ Exported with the TorchScript exporter (``dynamo=False``: the dynamo one needs o
 opset 17, the first with a fused ``LayerNormalization`` op; onnxruntime >= 1.14 runs it fully.
 The codec, vocabulary, cache layout and generation defaults go into the model's
 ``metadata_props`` (key ``midiforge``) and into a ``.json`` sidecar beside it.
+
+The rotary music-transformer gets a faster, hand-built graph instead (``attention=fused``, the
+default for it; see :mod:`midiforge.exporters.onnx_fused`): onnxruntime's GroupQueryAttention with
+preallocated cache buffers updated in place. ``attention=plain`` keeps the traced graph.
+``quantize=int8`` stores the MatMul weights as int8 (dynamic quantization, ~4x smaller).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +30,9 @@ from midiforge.hookspecs import hookimpl
 
 OPSET = 17
 TOLERANCE = 1e-4  # fp32 export: max abs logit difference allowed vs PyTorch
+INT8_TOLERANCE = 1.0  # int8 weights: logits move by a few tenths; top-1 agreement is the real check
+ATTENTION = ("auto", "fused", "plain")
+QUANTIZE = ("none", "int8")
 
 
 def _step_module(model: Any, spec: Any) -> Any:
@@ -111,22 +120,70 @@ def validate_onnx(path: Path, model: Any, codec: Any, tolerance: float = TOLERAN
         full, state = backend.run(prefix, backend.start(prefix.shape[0]))
         return full, backend.step(nxt, state)[0]
 
-    return check_artifact(path, runner, model, codec, tolerance, f"fp32, opset {OPSET}, onnxruntime")
+    precision = "int8 weights" if backend.meta.get("quantize") == "int8" else "fp32"
+    note = f"{precision}, {backend.decoder} attention, opset {backend.meta.get('opset', OPSET)}, onnxruntime"
+    return check_artifact(path, runner, model, codec, tolerance, note)
 
 
-def export_onnx(loaded: Any, out: Path, opset: int = OPSET, tolerance: float = TOLERANCE, checkpoint: Path | None = None):
+def write_graph(model: Any, path: Path, opset: int, attention: str) -> tuple[list[dict], dict]:
+    """Write the decoder graph of ``model`` to ``path``; return its cache layout and metadata extras.
+
+    ``attention``: ``fused`` (GroupQueryAttention with preallocated cache buffers, the rotary
+    music-transformer only), ``plain`` (the traced graph, any model) or ``auto`` (fused when possible).
+    """
+    from midiforge.exporters import onnx_fused
+
+    from midiforge.errors import MidiforgeError
+    from midiforge.generation.onnx_backend import GQA
+
+    if attention not in ATTENTION:
+        raise MidiforgeError(f"attention must be one of {', '.join(ATTENTION)}, not '{attention}'")
+    fused = attention == "fused" or (attention == "auto" and onnx_fused.supports(model))
+    if fused and not onnx_fused.supports(model):
+        raise MidiforgeError("attention=fused needs a rotary music-transformer; use attention=plain")
+    if fused:
+        return onnx_fused.write_graph(model, path, opset), {"decoder": GQA, "inputs": "input_ids + past_* + seqlens"}
+    layout = [e.to_dict() for e in trace_to_onnx(model, path, opset)]
+    return layout, {"inputs": "input_ids + past_*"}
+
+
+def quantize_int8(path: Path) -> None:
+    """Dynamic int8 quantization of every MatMul weight (activations quantized per call), in place."""
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = path.with_name(path.stem + ".fp32.onnx")
+    path.replace(tmp)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer's "consider pre-processing" advice is for CNNs
+    try:
+        quantize_dynamic(str(tmp), str(path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    finally:
+        root.setLevel(level)
+        tmp.unlink(missing_ok=True)
+
+
+def export_onnx(loaded: Any, out: Path, opset: int = OPSET, tolerance: float | None = None,
+                checkpoint: Path | None = None, attention: str = "auto", quantize: str = "none"):
     """Export a loaded checkpoint to ``out`` (+ ``out.json``), validate it, return an ``ExportReport``."""
     from midiforge.exporters.common import ExportReport, export_metadata, write_sidecar
 
     from midiforge.atomic import atomic_path
+    from midiforge.errors import MidiforgeError
 
+    if quantize not in QUANTIZE:
+        raise MidiforgeError(f"quantize must be one of {', '.join(QUANTIZE)}, not '{quantize}'")
+    if tolerance is None:
+        tolerance = INT8_TOLERANCE if quantize == "int8" else TOLERANCE
     out = Path(out)
     model = loaded.model.eval()
     with atomic_path(out) as tmp:
-        layout = trace_to_onnx(model, tmp, opset)
-        metadata = export_metadata(
-            loaded, [e.to_dict() for e in layout], {"format": "onnx", "opset": opset, "inputs": "input_ids + past_*"}
-        )
+        layout, extra = write_graph(model, tmp, opset, attention)
+        if quantize == "int8":
+            quantize_int8(tmp)
+        metadata = export_metadata(loaded, layout, {"format": "onnx", "opset": opset, "quantize": quantize, **extra})
         embed_metadata(tmp, metadata)
     sidecar = write_sidecar(out.with_suffix(".json"), metadata)
     check = validate_onnx(out, model, loaded.codec, tolerance)
@@ -149,7 +206,7 @@ class OnnxExporter:
     def export(self, checkpoint: Path | None, out: Path, **options: Any):
         from midiforge.exporters.common import check_options, load_for_export, shipped_name
 
-        check_options(options, {"opset", "tolerance"}, self.name)
+        check_options(options, {"opset", "tolerance", "attention", "quantize"}, self.name)
         loaded = load_for_export(checkpoint)
         return export_onnx(loaded, out, checkpoint=checkpoint or shipped_name(), **options)
 

@@ -6,10 +6,38 @@ only has to build a MidiTok tokenizer from a ``TokenizerConfig``.
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from midiforge import hookimpl
+
+
+class _HideTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is hidden while MidiTok loads")
+        return None
+
+
+def import_miditok() -> Any:
+    """MidiTok, imported without PyTorch unless torch is loaded already.
+
+    MidiTok pulls torch in only for its optional dataset helpers (``miditok.pytorch_data``), which
+    midiforge never uses; importing torch would cost ``midiforge generate`` seconds of start-up.
+    """
+    if "miditok" in sys.modules or "torch" in sys.modules:
+        import miditok
+
+        return miditok
+    finder = _HideTorch()
+    sys.meta_path.insert(0, finder)
+    try:
+        import miditok
+    finally:
+        sys.meta_path.remove(finder)
+    return miditok
 
 
 @dataclass(frozen=True)
@@ -19,8 +47,7 @@ class MidiTokTokenizer:
     description: str
 
     def create(self, params: dict[str, Any]):
-        import miditok
-
+        miditok = import_miditok()
         cls = getattr(miditok, self.class_name)
         return cls(miditok.TokenizerConfig(**params))
 

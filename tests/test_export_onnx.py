@@ -155,3 +155,72 @@ def test_metadata_has_the_client_contract_and_no_machine_paths(tiny_checkpoint):
     assert meta["role_programs"]["bass"] == 32 and [b["name"] for b in meta["tempo_bands"]] == ["slow", "mid", "fast"]
     assert meta["grammar"]["Bar"] == ["Chord"] and meta["grammar"]["Position"] == ["Program"]
     assert meta["prompt"].startswith("BOS Role_")
+@pytest.mark.parametrize("attention", ["fused", "plain"])
+def test_both_graphs_match_pytorch_beyond_the_first_cache_capacity(tiny_checkpoint, tmp_path, attention):
+    from midiforge.generation.onnx_backend import INITIAL_CAPACITY
+    from midiforge.models.checkpoint import load_checkpoint
+
+    report = export_model("onnx", tiny_checkpoint, tmp_path / "m.onnx", attention=attention)
+    assert report.passed
+    backend = OnnxBackend(tmp_path / "m.onnx")
+    assert backend.decoder == ("gqa" if attention == "fused" else "concat")
+    n = INITIAL_CAPACITY + 6  # the fused graph's buffers must grow (and keep their contents) once
+    ids = np.random.default_rng(1).integers(0, backend.vocab_size, size=(2, n))
+    with torch.no_grad():
+        ref = load_checkpoint(tiny_checkpoint).model.eval()(torch.from_numpy(ids)).numpy()
+    full, state = backend.run(ids[:, : n - 10], backend.start(2))
+    np.testing.assert_allclose(full, ref[:, : n - 10], atol=1e-4)
+    for t in range(n - 10, n):
+        step, state = backend.step(ids[:, t : t + 1], state)
+        np.testing.assert_allclose(step, ref[:, t], atol=1e-4)
+    assert state.length == n and state["past_value_1"].shape[2] == n
+
+
+def test_fused_graph_refuses_a_sequence_longer_than_the_context(tmp_path):
+    from midiforge.data.codec import Codec
+    from midiforge.errors import MidiforgeError
+    from midiforge.models.checkpoint import save_checkpoint
+    from midiforge.models.transformer import TransformerConfig
+    from midiforge.registry import get
+
+    codec = Codec()
+    model = get("model", "music-transformer").build(
+        TransformerConfig(vocab_size=codec.vocab_size, max_seq_len=32, d_model=32, n_layers=1, n_heads=2))
+    ckpt = save_checkpoint(tmp_path / "short.safetensors", model, "music-transformer", codec)
+    assert export_model("onnx", ckpt, tmp_path / "short.onnx").passed
+    backend = OnnxBackend(tmp_path / "short.onnx")
+    logits, state = backend.step(np.zeros((1, 32), np.int64), backend.start(1))
+    with pytest.raises(MidiforgeError, match="longer than the model's context"):
+        backend.step(np.zeros((1, 1), np.int64), state)
+
+
+def test_export_option_errors_are_one_line(tiny_lstm_checkpoint, tiny_checkpoint, tmp_path, capsys):
+    assert run_cli(cli, ["export", "onnx", str(tiny_checkpoint), "-o", str(tmp_path / "m.onnx"), "-O", "quantize=int4"]) == 1
+    assert "quantize must be one of none, int8" in capsys.readouterr().err
+    assert run_cli(cli, ["export", "onnx", str(tiny_lstm_checkpoint), "-o", str(tmp_path / "m.onnx"),
+                         "-O", "attention=fused"]) == 1
+    assert "attention=fused needs a rotary music-transformer" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int8_weights_keep_the_default_models_greedy_tokens(tmp_path):
+    """Parity of the quantized export: the shipped model decodes the same 48 greedy tokens."""
+    from midiforge.exporters.validation import _prefix
+
+    from midiforge.data.codec import Codec
+
+    fp32 = export_model("onnx", None, tmp_path / "fp32.onnx")
+    int8 = export_model("onnx", None, tmp_path / "int8.onnx", quantize="int8")
+    assert fp32.passed and int8.passed and int8.artifacts[0].top1_agreement == 1.0
+    assert int8.artifacts[0].size_bytes < fp32.artifacts[0].size_bytes / 2.5
+
+    def greedy(backend):
+        ids = np.asarray([_prefix(Codec.from_dict(backend.codec_dict))], np.int64)
+        logits, state = backend.step(ids, backend.start(1))
+        out = []
+        for _ in range(48):
+            out.append(int(logits.argmax()))
+            logits, state = backend.step(np.asarray([[out[-1]]]), state)
+        return out
+
+    assert greedy(OnnxBackend(tmp_path / "int8.onnx")) == greedy(OnnxBackend(tmp_path / "fp32.onnx"))

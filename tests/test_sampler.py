@@ -145,6 +145,18 @@ def test_preview_writes_wav_and_piano_roll(tiny_engine, tmp_path):
     assert midi.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_repeated_ngrams_are_banned_per_row():
+    from midiforge.generation.sampler import _ban_repeated_ngrams
+
+    # row 0: pitches 5 6 7 5 6 (a -1 gap is not a pitch): after "5 6" came 7, so 7 is banned
+    # row 1: 5 6 then 6 5: no earlier "6 5", nothing banned; row 2: too short for a 3-gram
+    recent = np.array([[5, -1, 6, 7, 5, 6], [-1, -1, 5, 6, 6, 5], [-1, -1, -1, -1, 5, 6]])
+    x = np.zeros((3, 10))
+    _ban_repeated_ngrams(x, recent, 3)
+    assert np.isneginf(x[0]).tolist() == [i == 7 for i in range(10)]
+    assert not np.isneginf(x[1:]).any()
+
+
 # ---------------------------------------------------------------- songs-issue guarantees
 def _chord_tokens(engine, toks):
     return [engine.codec.token(t) for t in toks if engine.grammar.is_chord[t]]

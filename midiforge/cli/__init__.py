@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import click
 
@@ -50,6 +51,38 @@ class LazyGroup(click.Group):
                 return None
             self.add_command(importlib.import_module(module).command, name)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``midiforge --help`` without importing the commands' modules (some
+        pull in PyTorch): a module not loaded yet gives the first line of its ``command`` docstring."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            cmd = self.commands.get(name)
+            if cmd is not None:
+                if not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(limit)))
+                continue
+            doc = _command_docstring(next(m for m in COMMAND_MODULES if _command_name(m) == name))
+            rows.append((name, click.utils.make_default_short_help(doc.split("\f", 1)[0], limit).strip()))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _command_docstring(module: str) -> str:
+    """The docstring of ``module.command``, read from the source without importing the module."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "command":
+            return ast.get_docstring(node) or ""
+    return ""
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

@@ -20,6 +20,8 @@ from midiforge.generation.sampler import Request, Sampler, SamplingConfig
 DEFAULT_MODEL_NAME = "default.safetensors"
 DEFAULT_ONNX_NAME = "default.onnx"  # its export, what the light install runs (python -m midiforge.assets.build)
 REBUILD_HINT = "python -m midiforge.assets.build"
+#: part of the cached export's name: bump when the exported graph changes (2: fused attention)
+ONNX_EXPORT_REVISION = 2
 
 
 def _asset(name: str) -> Path:
@@ -176,7 +178,7 @@ def _cached_onnx_export(checkpoint: Path, required: bool) -> Path | None:
     from midiforge.paths import cache_dir
 
     digest = file_digest(checkpoint)[:16]
-    target = cache_dir("onnx") / f"{checkpoint.stem}-{digest}.onnx"
+    target = cache_dir("onnx") / f"{checkpoint.stem}-{digest}-r{ONNX_EXPORT_REVISION}.onnx"
     if target.exists():
         return target
     from midiforge import contracts

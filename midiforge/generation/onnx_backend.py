@@ -19,6 +19,9 @@ from midiforge.errors import MidiforgeError
 
 METADATA_KEY = "midiforge"
 INPUT_IDS, LOGITS = "input_ids", "logits"
+#: the fused decoder (exporters/onnx_fused.py): its extra inputs and the cache's first capacity
+GQA, SEQLENS, TOTAL_LEN = "gqa", "seqlens_k", "total_sequence_length"
+INITIAL_CAPACITY = 256
 
 
 def past_name(cache_name: str) -> str:
@@ -42,7 +45,12 @@ def read_metadata(path: Path, session: Any = None) -> dict:
 
 
 def session_options(threads: int | None = None) -> Any:
-    """Tuned for small-batch autoregressive decoding: all graph optimizations, one op at a time."""
+    """Tuned for small-batch autoregressive decoding: all graph optimizations, one op at a time.
+
+    Idle worker threads sleep instead of spinning: a decode step is a chain of tiny ops, and on a
+    machine with other work (training, a DAW) spinning threads fight it for the cores, which made
+    two threads 3x slower than one in measurements; without spinning two threads beat one.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -50,7 +58,30 @@ def session_options(threads: int | None = None) -> Any:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2))
     opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
+
+
+class OnnxCache:
+    """Decoding state that stays inside onnxruntime between steps (no numpy round-trip of the cache).
+
+    ``concat`` graphs (traced): the present values returned by one step are bound as the next
+    step's past values. ``gqa`` graphs (:mod:`midiforge.exporters.onnx_fused`): preallocated
+    buffers bound as both past and present, which GroupQueryAttention updates in place; they
+    double in capacity when full (a rare copy), up to the model's context length.
+    """
+
+    def __init__(self, values: dict[str, Any], batch: int, buffers: dict[str, np.ndarray] | None = None) -> None:
+        self.values = values  # past name -> OrtValue
+        self.buffers = buffers  # gqa: past name -> the numpy memory behind the OrtValue
+        self.batch = batch
+        self.length = 0  # tokens already in the cache
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The cache tensor ``name`` as numpy (for inspection; trimmed to the filled length)."""
+        if self.buffers is not None:
+            return self.buffers[name][:, :, : self.length]
+        return self.values[name].numpy()
 
 
 class OnnxBackend:
@@ -61,6 +92,7 @@ class OnnxBackend:
             import onnxruntime as ort
         except ImportError:  # pragma: no cover - onnxruntime is a dependency
             raise MidiforgeError("the onnx backend needs onnxruntime (pip install onnxruntime)") from None
+        self._ort = ort
         self.path = Path(path)
         if not self.path.is_file():
             raise MidiforgeError(f"ONNX model not found: {self.path}")
@@ -74,25 +106,65 @@ class OnnxBackend:
         self.codec_dict: dict = self.meta["codec"]
         self.vocab_size = int(self.meta["vocab_size"])
         self.cache_layout: list[dict] = self.meta["cache"]
-        self._output_names = [LOGITS] + [present_name(c["name"]) for c in self.cache_layout]
+        self.decoder: str = self.meta.get("decoder", "concat")  # "gqa": fused attention, shared buffers
+        self.context = int(self.meta.get("context_length") or 0)
         dtypes = {"float32": np.float32, "float16": np.float16}
         self._dtypes = [dtypes[c.get("dtype", "float32")] for c in self.cache_layout]
+        self._names = [c["name"] for c in self.cache_layout]
 
-    def start(self, batch_size: int) -> dict[str, np.ndarray]:
-        """An empty cache: zero-length key/value tensors, or zero recurrent state."""
-        state = {}
+    def start(self, batch_size: int) -> OnnxCache:
+        """An empty cache: zero-length key/value tensors (or buffers to fill), or zero recurrent state."""
+        capacity = min(self.context or INITIAL_CAPACITY, INITIAL_CAPACITY) if self.decoder == GQA else 0
+        arrays = {}
         for entry, dtype in zip(self.cache_layout, self._dtypes, strict=True):
-            shape = [batch_size if d == "batch" else 0 if d == "length" else int(d) for d in entry["shape"]]
-            state[past_name(entry["name"])] = np.zeros(shape, dtype=dtype)
-        return state
+            shape = [batch_size if d == "batch" else 0 if d == "length" else capacity if d == "capacity" else int(d)
+                     for d in entry["shape"]]
+            arrays[past_name(entry["name"])] = np.zeros(shape, dtype=dtype)
+        values = {name: self._ort.OrtValue.ortvalue_from_numpy(a) for name, a in arrays.items()}
+        return OnnxCache(values, batch_size, arrays if self.decoder == GQA else None)
 
-    def run(self, ids: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Logits ``[B, T, V]`` for every fed position, and the grown cache."""
-        feeds = {INPUT_IDS: np.ascontiguousarray(ids, dtype=np.int64), **state}
-        logits, *present = self.session.run(self._output_names, feeds)
-        new_state = {past_name(c["name"]): value for c, value in zip(self.cache_layout, present, strict=True)}
-        return logits, new_state
+    def run(self, ids: np.ndarray, state: OnnxCache) -> tuple[np.ndarray, OnnxCache]:
+        """Logits ``[B, T, V]`` for every fed position; ``state`` now holds the fed tokens too."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        total = state.length + ids.shape[1]
+        binding = self.session.io_binding()
+        binding.bind_cpu_input(INPUT_IDS, ids)
+        binding.bind_output(LOGITS)
+        if self.decoder == GQA:
+            self._ensure_capacity(state, total)
+            binding.bind_cpu_input(SEQLENS, np.full(state.batch, total - 1, np.int32))
+            binding.bind_cpu_input(TOTAL_LEN, np.asarray(total, np.int32))
+        for name in self._names:
+            binding.bind_ortvalue_input(past_name(name), state.values[past_name(name)])
+            if self.decoder == GQA:  # written in place
+                binding.bind_ortvalue_output(present_name(name), state.values[past_name(name)])
+            else:
+                binding.bind_output(present_name(name))
+        self.session.run_with_iobinding(binding)
+        logits, *present = binding.get_outputs()
+        if self.decoder != GQA:
+            state.values = {past_name(n): v for n, v in zip(self._names, present, strict=True)}
+        state.length = total
+        return logits.numpy(), state
 
-    def step(self, ids: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def step(self, ids: np.ndarray, state: OnnxCache) -> tuple[np.ndarray, OnnxCache]:
         logits, state = self.run(ids, state)
         return np.ascontiguousarray(logits[:, -1], dtype=np.float32), state
+
+    def _ensure_capacity(self, state: OnnxCache, total: int) -> None:
+        """Grow the shared buffers (doubling) so ``total`` tokens fit; refuse beyond the context."""
+        if self.context and total > self.context:
+            raise MidiforgeError(f"the sequence ({total} tokens) is longer than the model's context ({self.context})")
+        assert state.buffers is not None
+        capacity = next(iter(state.buffers.values())).shape[2]
+        if total <= capacity:
+            return
+        capacity = max(capacity, 1)
+        while capacity < total:
+            capacity *= 2
+        capacity = min(capacity, self.context) if self.context else capacity
+        for name, old in state.buffers.items():
+            new = np.zeros(old.shape[:2] + (capacity,) + old.shape[3:], old.dtype)
+            new[:, :, : state.length] = old[:, :, : state.length]
+            state.buffers[name] = new
+            state.values[name] = self._ort.OrtValue.ortvalue_from_numpy(new)

@@ -10,6 +10,7 @@ a monophonic part, or a chord tone other than the chord the user asked for.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +87,7 @@ class Sampler:
     def __init__(self, backend: Backend, grammar: Grammar) -> None:
         self.backend = backend
         self.g = grammar
+        self._bar_chords = _BarChordMasks.build(grammar)
 
     # ---------------------------------------------------------------- masks built once per call
     def _static_masks(self, reqs: list[Request]) -> dict[str, np.ndarray]:
@@ -140,61 +142,76 @@ class Sampler:
         g, B = self.g, len(reqs)
         rng = np.random.default_rng(cfg.seed)
         masks = self._static_masks(reqs)
-        st = _State.fresh(B, len(g.programs))
+        plans = _PlanTables.build(g, reqs)
+        st = _State.fresh(B, len(g.programs), plans.n_spans)
         prompts = [list(r.prompt) for r in reqs]
         # Feed the common prompt length in one call; the rest of longer prompts is forced token by
         # token inside the loop, so every row's cache always holds exactly its own sequence.
         common = min(len(p) for p in prompts)
         state = self.backend.start(B)
         logits, state = self.backend.step(np.asarray([p[:common] for p in prompts], np.int64), state)
-        pending = [p[common:] for p in prompts]
+        pending = _Pending([p[common:] for p in prompts], g.pad_id)
         for b, p in enumerate(prompts):
             st.replay(g, b, p[:common])
-        st.bars_at_start = st.bar.copy()
-        for b in range(B):  # bars still to be forced count as prompt bars
-            st.bars_at_start[b] += sum(1 for tok in pending[b] if g.type_idx[tok] == g.T_BAR)
-        out: list[list[int]] = [[] for _ in range(B)]
+        st.bars_at_start = st.bar + pending.count(g.type_idx == g.T_BAR)  # bars still to force are prompt bars
         # Each row stops at its own budget (prompt + max_tokens); every row's cache grows by one token
         # a step, so the loop never runs past the longest row's budget (the model's window).
-        stop_at = np.asarray([len(p) + r.max_tokens for p, r in zip(pending, reqs, strict=True)]) - 1
+        stop_at = pending.length + np.asarray([r.max_tokens for r in reqs]) - 1
         max_tokens = int(stop_at.max()) + 1
+        out = np.zeros((B, max_tokens), np.int64)  # generated tokens, row b's first n_out[b]
+        n_out = np.zeros(B, np.int64)
         n_bars = np.asarray([r.n_bars for r in reqs])
         max_pos = np.asarray([r.steps_per_bar for r in reqs])
+        tables = self._step_tables(masks, max_pos)
         needs_history = cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram_size > 1
         recent = np.full((B, max(cfg.repetition_window, 1)), -1, np.int64) if needs_history else None
-        for t in range(max_tokens):
-            forced = np.asarray([bool(q) for q in pending])
-            allowed = self._allowed(reqs, st, masks, n_bars, max_pos)
-            tok = _sample(logits, allowed, cfg, rng, recent, g)
-            for b in np.nonzero(forced)[0]:
-                tok[b] = pending[b].pop(0)
-            # Finishing: EOS, or a Bar that would start one bar too many.
-            bars_done = st.bar - st.bars_at_start
-            finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
-            finishing |= t >= stop_at
-            finishing &= ~forced
-            for b in np.nonzero(~st.done & ~forced)[0]:
-                if finishing[b]:
-                    st.done[b] = True
-                else:
-                    out[b].append(int(tok[b]))
-            if st.done.all():
-                break
-            tok = np.where(st.done, g.pad_id, tok)
-            st.update(g, tok, masks["mono"])
-            if recent is not None:
-                recent[:, :-1] = recent[:, 1:]
-                recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
-            logits, state = self.backend.step(tok[:, None].astype(np.int64), state)
-        return [g.strip_incomplete(seq) for seq in out]
+        rows = np.arange(B)
+        allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
+        with ThreadPoolExecutor(1) as decoder:
+            for t in range(max_tokens):
+                tok = _sample(logits, allowed, cfg, rng, recent, g)
+                forced = pending.force(tok)
+                # Finishing: EOS, or a Bar that would start one bar too many.
+                bars_done = st.bar - st.bars_at_start
+                finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
+                finishing |= t >= stop_at
+                live = ~st.done & ~forced
+                keep = live & ~finishing
+                out[rows[keep], n_out[keep]] = tok[keep]
+                n_out += keep
+                st.done |= live & finishing
+                if st.done.all():
+                    break
+                tok = np.where(st.done, g.pad_id, tok)
+                # The backend decodes (without the GIL) while the next step's masks are prepared.
+                step = decoder.submit(self.backend.step, tok[:, None].astype(np.int64), state)
+                st.update(g, tok, masks["mono"])
+                if recent is not None:
+                    recent[:, :-1] = recent[:, 1:]
+                    recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
+                allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
+                logits, state = step.result()
+        return [g.strip_incomplete(out[b, : n_out[b]].tolist()) for b in range(B)]
 
-    def _allowed(self, reqs, st: _State, masks, n_bars, max_pos) -> np.ndarray:
+    def _step_tables(self, masks, max_pos: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-row masks precomputed for every grammar state, so a step only gathers rows.
+
+        ``base[b, type]``: what the grammar allows after a token of ``type``, and the request's
+        fixed rules (meter, parts); ``pos[b, pos + 1]``: Position tokens strictly after ``pos``
+        and inside row b's bar (non-Position tokens always pass).
+        """
         g = self.g
-        allowed = g.next_ok[st.last_type].copy()  # [B, V] grammar
-        # Position strictly increases inside a bar and stays inside the bar.
-        pos_ok = ~g.is_position | ((g.value[None, :] > st.pos[:, None]) & (g.value[None, :] < max_pos[:, None]))
-        allowed &= pos_ok
-        allowed &= masks["static_ok"]
+        base = g.next_ok[None, :, :] & masks["static_ok"][:, None, :]
+        last = np.arange(-1, int(max_pos.max()) + 1)[None, :, None]  # the current position, -1 = none yet
+        pos = ~g.is_position | ((g.value > last) & (g.value < max_pos[:, None, None]))
+        return {"base": base, "pos": pos}
+
+    def _allowed(self, st: _State, masks, tables, plans: _PlanTables, n_bars, max_pos) -> np.ndarray:
+        g, rows = self.g, np.arange(len(st.done))
+        # Grammar and fixed rules; Position strictly increases inside a bar and stays inside it.
+        pos_row = np.minimum(st.pos + 1, tables["pos"].shape[1] - 1)  # pos >= -1
+        allowed = tables["base"][rows, st.last_type]
+        allowed &= tables["pos"][rows, pos_row]
         # Programs: only the parts asked for; a monophonic part once per position.
         if g.has_programs:
             allowed[:, masks["program_ids"]] &= ~st.mono_used
@@ -204,38 +221,17 @@ class Sampler:
         if len(pitch_rows):
             prog_j = np.maximum(st.prog[pitch_rows], 0)
             allowed[pitch_rows] &= masks["pitch_by_prog"][pitch_rows, prog_j] | ~(g.is_pitch | g.is_drum_pitch)
-            for b in pitch_rows:
-                plan = reqs[b].chords
-                if plan is None:
-                    continue
-                prog = g.programs[max(st.prog[b], 0)] if g.programs else -1
-                mode = plan.follow_programs.get(prog)
-                if mode is None:
-                    continue
-                t_grid = (st.bar[b] - st.bars_at_start[b] - 1) * max_pos[b] + max(st.pos[b], 0)
-                k = max(int(np.searchsorted(plan.starts, t_grid, side="right")) - 1, 0)
-                tones, root, span = plan.pitch_classes[k], plan.roots[k], (prog, k)
-                if tones is None and plan.follow_model and st.bar_chord[b] >= 0:
-                    tones = g.chord_pcs[st.bar_chord[b]]
-                    root, span = ALL_CHORDS[g.value[st.bar_chord[b]]].root_pc, (prog, -int(st.bar[b]))
-                if tones is None:
-                    continue
-                pcs = {root} if (mode == "root" and st.first_in_span(b, span)) else tones
-                chord_mask = ~g.is_pitch | np.isin(g.value % 12, list(pcs))
-                if (allowed[b] & chord_mask & g.is_pitch).any():
-                    allowed[b] &= chord_mask
-                    st.mark_span(b, span)
+            if plans.any:
+                self._follow_chords(allowed, st, plans, pitch_rows, prog_j, max_pos)
         # Chord token after each Bar: forced when asked, else any chord in key.
         chord_rows = np.nonzero(g.next_is_chord[st.last_type])[0]
-        for b in chord_rows:
-            plan = reqs[b].chords
-            bar_i = int(st.bar[b] - st.bars_at_start[b]) - 1
-            forced = -1 if plan is None else plan.chord_token_ids[min(max(bar_i, 0), len(plan.chord_token_ids) - 1)]
-            if forced >= 0:
-                allowed[b] &= ~g.is_chord
-                allowed[b, forced] = True
-            else:
-                allowed[b] &= ~g.is_chord | masks["chord_ok"][b]
+        if len(chord_rows):
+            bar_i = st.bar[chord_rows] - st.bars_at_start[chord_rows] - 1
+            bar_i = np.minimum(np.maximum(bar_i, 0), plans.bar_chord.shape[1] - 1)
+            forced = plans.bar_chord[chord_rows, bar_i]
+            free = forced < 0
+            allowed[chord_rows] &= ~g.is_chord | (masks["chord_ok"][chord_rows] & free[:, None])
+            allowed[chord_rows[~free], forced[~free]] = True
         # No EOS before the asked number of bars; the Bar that would exceed is allowed (it ends the piece).
         bars_done = st.bar - st.bars_at_start
         allowed[:, g.eos_id] &= (bars_done >= n_bars) & masks["may_end"]
@@ -268,6 +264,139 @@ class Sampler:
         allowed[empty, g.eos_id] = True
         return allowed
 
+    def _follow_chords(self, allowed, st: _State, plans: _PlanTables, rows, prog_j, max_pos) -> None:
+        """Pitches of parts that follow the asked chords: that span's chord tones (or its root for
+        the first note of a ``root`` part in the span), unless that would leave no pitch at all."""
+        g = self.g
+        mode = plans.mode[rows, prog_j]
+        rows, prog_j = rows[mode > 0], prog_j[mode > 0]
+        if not len(rows):
+            return
+        t_grid = (st.bar[rows] - st.bars_at_start[rows] - 1) * max_pos[rows] + np.maximum(st.pos[rows], 0)
+        span = np.maximum((plans.starts[rows] <= t_grid[:, None]).sum(axis=1) - 1, 0)
+        active = plans.active[rows, span]
+        # Where the plan asks nothing, ``follow_model`` plans follow the chord the model wrote for the bar.
+        chord = st.bar_chord[rows]
+        model = ~active & plans.follow_model[rows] & (chord >= 0)
+        model &= self._bar_chords.valid[np.maximum(chord, 0)]
+        keep = active | model
+        rows, prog_j, span, chord, model = rows[keep], prog_j[keep], span[keep], chord[keep], model[keep]
+        seen = np.where(model, st.model_span_bar[rows, prog_j] == st.bar[rows], st.span_seen[rows, prog_j, span])
+        use_root = (plans.mode[rows, prog_j] == ROOT) & ~seen
+        chord = np.maximum(chord, 0)
+        tones = np.where(model[:, None], self._bar_chords.tones[chord], plans.tone_mask[rows, span])
+        roots = np.where(model[:, None], self._bar_chords.roots[chord], plans.root_mask[rows, span])
+        chord_mask = np.where(use_root[:, None], roots, tones)
+        fits = (allowed[rows] & chord_mask & g.is_pitch).any(axis=1)
+        rows, prog_j, span, model = rows[fits], prog_j[fits], span[fits], model[fits]
+        allowed[rows] &= chord_mask[fits]
+        st.span_seen[rows[~model], prog_j[~model], span[~model]] = True
+        st.model_span_bar[rows[model], prog_j[model]] = st.bar[rows[model]]
+
+
+#: ``ChordPlan.follow_programs`` modes as numbers (0: the part does not follow the chords)
+TONES, ROOT = 1, 2
+
+
+@dataclass
+class _PlanTables:
+    """Every request's :class:`ChordPlan` as padded arrays, so a step needs no per-row Python."""
+
+    any: bool  # some request follows chords
+    starts: np.ndarray  # [B, K] span starts in grid steps (padded with a huge value)
+    active: np.ndarray  # [B, K] the span is constrained (its pitch classes are not None)
+    tone_mask: np.ndarray  # [B, K, V] pitches of the span's chord tones (non-pitches pass)
+    root_mask: np.ndarray  # [B, K, V] pitches of the span's root (non-pitches pass)
+    mode: np.ndarray  # [B, n_programs] 0, TONES or ROOT
+    bar_chord: np.ndarray  # [B, bars] the Chord token forced after each Bar (-1: model's choice)
+    follow_model: np.ndarray  # [B] ChordPlan.follow_model
+
+    @property
+    def n_spans(self) -> int:
+        return self.starts.shape[1]
+
+    @classmethod
+    def build(cls, g: Grammar, reqs: list[Request]) -> _PlanTables:
+        B, V = len(reqs), g.vocab_size
+        plans = [r.chords for r in reqs]
+        K = max([len(p.starts) for p in plans if p is not None] + [1])
+        n_bars = max([len(p.chord_token_ids) for p in plans if p is not None] + [1])
+        starts = np.full((B, K), np.iinfo(np.int64).max, np.int64)
+        starts[:, 0] = 0
+        active = np.zeros((B, K), bool)
+        tone_mask = np.ones((B, K, V), bool)
+        root_mask = np.ones((B, K, V), bool)
+        mode = np.zeros((B, max(len(g.programs), 1)), np.int64)
+        bar_chord = np.full((B, n_bars), -1, np.int64)
+        pcs_of = g.value % 12
+        for b, plan in enumerate(plans):
+            if plan is None:
+                continue
+            starts[b, : len(plan.starts)] = plan.starts
+            for k, pcs in enumerate(plan.pitch_classes):
+                if pcs is not None:
+                    active[b, k] = True
+                    tone_mask[b, k] = ~g.is_pitch | np.isin(pcs_of, list(pcs))
+                    root_mask[b, k] = ~g.is_pitch | (pcs_of == plan.roots[k])
+            for j, prog in enumerate(g.programs or [-1]):
+                follow = plan.follow_programs.get(prog)
+                mode[b, j] = 0 if follow is None else ROOT if follow == "root" else TONES
+            ids = list(plan.chord_token_ids) or [-1]
+            bar_chord[b, : len(ids)] = ids
+            bar_chord[b, len(ids) :] = ids[-1]  # past the plan: its last bar's chord
+        follow_model = np.asarray([p is not None and p.follow_model for p in plans], bool)
+        return cls(bool(mode.any()), starts, active, tone_mask, root_mask, mode, bar_chord, follow_model)
+
+
+@dataclass
+class _BarChordMasks:
+    """For every Chord token (indexed by token id): its tones and its root as pitch masks."""
+
+    valid: np.ndarray  # [V] a Chord token with pitch classes (not ``N``)
+    tones: np.ndarray  # [V, V] pitches of its tones (non-pitches pass)
+    roots: np.ndarray  # [V, V] pitches of its root (non-pitches pass)
+
+    @classmethod
+    def build(cls, g: Grammar) -> _BarChordMasks:
+        V = g.vocab_size
+        valid = np.zeros(V, bool)
+        tones = np.ones((V, V), bool)
+        roots = np.ones((V, V), bool)
+        pcs_of = g.value % 12
+        for tok in np.nonzero(g.is_chord)[0]:
+            pcs = g.chord_pcs[tok]
+            if pcs is None:
+                continue
+            valid[tok] = True
+            tones[tok] = ~g.is_pitch | np.isin(pcs_of, list(pcs))
+            roots[tok] = ~g.is_pitch | (pcs_of == ALL_CHORDS[g.value[tok]].root_pc)
+        return cls(valid, tones, roots)
+
+
+class _Pending:
+    """The rest of longer prompts, forced token by token, as one padded array."""
+
+    def __init__(self, rests: list[list[int]], pad: int) -> None:
+        self.longest = max(len(r) for r in rests)
+        self.tokens = np.full((len(rests), max(self.longest, 1)), pad, np.int64)
+        for b, rest in enumerate(rests):
+            self.tokens[b, : len(rest)] = rest
+        self.length = np.asarray([len(r) for r in rests], np.int64)
+        self.next = np.zeros(len(rests), np.int64)
+
+    def count(self, which: np.ndarray) -> np.ndarray:
+        """Per row, how many of its pending tokens are ``which`` (a [V] bool table)."""
+        return (which[self.tokens] & (np.arange(self.tokens.shape[1]) < self.length[:, None])).sum(axis=1)
+
+    def force(self, tok: np.ndarray) -> np.ndarray:
+        """Overwrite ``tok`` with each row's next pending token; return which rows were forced."""
+        forced = self.next < self.length
+        if forced.any():
+            rows = np.nonzero(forced)[0]
+            tok[rows] = self.tokens[rows, self.next[rows]]
+            self.next += forced
+        return forced
+
 
 @dataclass
 class _State:
@@ -277,7 +406,8 @@ class _State:
     prog: np.ndarray
     mono_used: np.ndarray
     done: np.ndarray
-    spans_seen: list[set[tuple[int, int]]]
+    span_seen: np.ndarray  # [B, n_programs, spans]: a note of that part was placed in that chord span
+    model_span_bar: np.ndarray  # [B, n_programs]: the bar in which it followed the model's own chord last
     bars_at_start: np.ndarray
     bar_chord: np.ndarray  # the Chord token of the current bar (-1 before it)
     in_bar: np.ndarray  # [B, programs] the part has played in the current bar
@@ -285,7 +415,7 @@ class _State:
     rest_bars: np.ndarray  # [B] whole bars in a row the melody has been silent
 
     @classmethod
-    def fresh(cls, B: int, n_prog: int) -> _State:
+    def fresh(cls, B: int, n_prog: int, n_spans: int = 1) -> _State:
         z = np.zeros(B, np.int64)
         return cls(
             last_type=z.copy(),
@@ -294,7 +424,8 @@ class _State:
             prog=np.full(B, -1, np.int64),
             mono_used=np.zeros((B, max(n_prog, 1)), bool),
             done=np.zeros(B, bool),
-            spans_seen=[set() for _ in range(B)],
+            span_seen=np.zeros((B, max(n_prog, 1), n_spans), bool),
+            model_span_bar=np.full((B, max(n_prog, 1)), -1, np.int64),
             bars_at_start=z.copy(),
             bar_chord=np.full(B, -1, np.int64),
             in_bar=np.zeros((B, max(n_prog, 1)), bool),
@@ -352,16 +483,11 @@ class _State:
             self.in_bar[rows, prog_j[rows]] = True
             self.voices[rows, prog_j[rows]] += 1
 
-    def first_in_span(self, b: int, key: tuple[int, int]) -> bool:
-        return key not in self.spans_seen[b]
-
-    def mark_span(self, b: int, key: tuple[int, int]) -> None:
-        self.spans_seen[b].add(key)
-
 
 def _sample(
     logits: np.ndarray, allowed: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator, recent, g: Grammar
 ) -> np.ndarray:
+    """One token per row: masked logits, penalties, temperature, top-k/top-p, then one draw per row."""
     x = np.where(allowed, logits, np.float32(-np.inf)).astype(np.float32, copy=False)
     if recent is not None and cfg.repetition_penalty != 1.0:
         rows, cols = np.nonzero(recent >= 0)
@@ -371,33 +497,44 @@ def _sample(
     if recent is not None and cfg.no_repeat_ngram_size > 1:
         _ban_repeated_ngrams(x, recent, cfg.no_repeat_ngram_size)
     if cfg.temperature <= 0:
-        return np.argmax(x, axis=1)
-    x /= cfg.temperature
+        return x.argmax(axis=1)
+    if cfg.temperature != 1.0:
+        x /= cfg.temperature
     x -= x.max(axis=1, keepdims=True)
-    p = np.exp(x)
-    if (cfg.top_k and cfg.top_k < p.shape[1]) or cfg.top_p < 1.0:
+    p = np.exp(x, out=x)
+    B, V = p.shape
+    if (cfg.top_k and cfg.top_k < V) or cfg.top_p < 1.0:
         # One descending sort gives both cut-offs: keep probabilities >= the last kept value.
-        desc = -np.sort(-p, axis=1)
-        n_keep = np.full(p.shape[0], p.shape[1])
+        desc = p.copy()
+        desc.sort(axis=1)
+        desc = desc[:, ::-1]
         if cfg.top_p < 1.0:
-            cum = np.cumsum(desc, axis=1)
-            n_keep = (cum - desc < cfg.top_p * cum[:, -1:]).sum(axis=1)
+            cum = desc.cumsum(axis=1)
+            n_keep = ((cum - desc) < cfg.top_p * cum[:, -1:]).sum(axis=1)
+        else:
+            n_keep = np.full(B, V)
         if cfg.top_k:
             n_keep = np.minimum(n_keep, cfg.top_k)
-        threshold = desc[np.arange(p.shape[0]), np.maximum(n_keep, 1) - 1][:, None]
-        p = np.where(p >= threshold, p, 0.0)
-    cum = np.cumsum(p, axis=1)
-    u = rng.random(p.shape[0]) * cum[:, -1]
-    return np.minimum((cum < u[:, None]).sum(axis=1), p.shape[1] - 1)
+        threshold = desc[np.arange(B), np.maximum(n_keep, 1) - 1]
+        p[p < threshold[:, None]] = 0.0
+    cum = p.cumsum(axis=1)
+    u = rng.random(B) * cum[:, -1]
+    return np.minimum((cum < u[:, None]).sum(axis=1), V - 1)
 
 
 def _ban_repeated_ngrams(x: np.ndarray, recent: np.ndarray, n: int) -> None:
     """Forbid a pitch that would repeat an n-gram already in the recent pitch history."""
-    for b in range(x.shape[0]):
-        hist = [int(t) for t in recent[b] if t >= 0]
-        if len(hist) < n:
-            continue
-        tail = tuple(hist[-(n - 1) :])
-        for i in range(len(hist) - n + 1):
-            if tuple(hist[i : i + n - 1]) == tail:
-                x[b, hist[i + n - 1]] = -np.inf
+    B, W = recent.shape
+    if W < n:
+        return
+    # Each row's pitches (entries >= 0) in order, right-aligned: the last n-1 are the tail to match.
+    valid = recent >= 0
+    order = np.argsort(valid, axis=1, kind="stable")
+    hist = np.take_along_axis(recent, order, axis=1)
+    count = valid.sum(axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(hist, n, axis=1)  # [B, W - n + 1, n]
+    tail = hist[:, W - n + 1 :]
+    starts = np.arange(W - n + 1)
+    match = (windows[:, :, :-1] == tail[:, None, :]).all(axis=2) & (starts[None, :] >= (W - count)[:, None])
+    rows, which = np.nonzero(match)
+    x[rows, windows[rows, which, -1]] = -np.inf
