@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_data_prepare import _options, _write_song
 
 from midiforge.data import analyze as analyze_mod
 from midiforge.data import prepare as prepare_mod
 from midiforge.data.workers import WorkerDied, run_jobs
 from midiforge.errors import MidiforgeError
+from tests.helpers.midi_files import write_song as _write_song
+from tests.test_data_prepare import _options
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the tests patch forked workers")
 
@@ -141,7 +142,7 @@ def test_prepare_of_only_bad_files_is_an_error_and_writes_no_dataset(tmp_path) -
     (root / "notes.mid").write_text("not MIDI")
     _write_song(root / "drums.mid", 4, 1, drums_only=True)
     out = tmp_path / "ds"
-    with pytest.raises(MidiforgeError, match=r"all 3 were skipped \(.*empty file.*\)") as info:
+    with pytest.raises(MidiforgeError, match=r"no file could be prepared \(.*empty file.*\); no dataset written") as info:
         prepare_mod.prepare_dataset(out, path=root, options=_options(), workers=1)
     assert "\n" not in str(info.value)
     assert not (out / "meta.json").exists() and not list(out.glob("*.bin"))
