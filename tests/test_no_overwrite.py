@@ -104,10 +104,9 @@ def test_sweep_removes_only_temporary_files(tmp_path):
 
 
 def test_infill_and_vary_keep_an_earlier_result(tiny_checkpoint, tmp_path):
-    from test_data_prepare import _write_song
-
     from midiforge.cli import cli
     from midiforge.cli.common import run_cli
+    from tests.helpers.midi_files import write_song as _write_song
 
     song = tmp_path / "song.mid"
     _write_song(song, 4, 1)

@@ -214,7 +214,7 @@ def test_key_lock_admits_asked_chord_tones_and_raised_sevenths():
 
 def test_chords_without_key_take_the_progression_key_and_keep_its_chords(engine, tmp_path):
     result = generate("chord", StyleOptions(n=2, bars=4, chords="D A Bm G", sampling=SamplingConfig(seed=3)),
-                      model=str(engine.model_path), backend="torch", out=tmp_path)
+                      engine=engine, out=tmp_path)
     assert {p.meta["key"] for p in result.pieces} == {"D major"}
     assert all(p.meta["chords"] == ["D", "A", "Bm", "G"] for p in result.pieces)
 

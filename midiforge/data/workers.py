@@ -64,7 +64,10 @@ class _Worker:
 
     def give(self, index: int, job: Any) -> None:
         self.job = index
-        self.conn.send(job)
+        try:
+            self.conn.send(job)
+        except OSError:  # the worker is already gone (its set-up failed, or it was killed): receive() says
+            pass
 
     def receive(self) -> tuple[bool, Any] | None:
         """The answer to the job it holds, or None while it works (or when it died: then the
