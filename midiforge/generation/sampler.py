@@ -20,7 +20,6 @@ from midiforge.generation.grammar import Grammar
 from midiforge.music.chords import ALL_CHORDS
 
 BASS_PROGRAM = 32  # the bass role's GM program in the token stream (midiforge.data.vocab.ROLE_PROGRAMS)
-MELODY_PROGRAM = 73  # the melody role's
 
 
 @dataclass
@@ -78,7 +77,8 @@ class Request:
     real_chords: bool = False  # every bar names a chord (no ``Chord_N``)
     downbeat_start: bool = False  # the first bar has a note on beat 1 (no pickup, no silent start)
     bass_on_downbeat: bool = False  # every bar's bass plays on beat 1 (with a chord plan: the root)
-    melody_rests_at_most: int | None = None  # a song's melody is silent for at most this many bars in a row
+    #: GM program -> bars in a row the part may rest (a song's melody and comping never drop out)
+    rests_at_most: dict[int, int] = field(default_factory=dict)
 
 
 class Sampler:
@@ -133,8 +133,8 @@ class Sampler:
                 "may_end": np.asarray([r.may_end for r in reqs], bool),
                 "downbeat": np.asarray([r.downbeat_start for r in reqs], bool),
                 "bass_down": np.asarray([r.bass_on_downbeat and BASS_PROGRAM in g.programs for r in reqs], bool),
-                "melody_rest": np.asarray([-1 if r.melody_rests_at_most is None or MELODY_PROGRAM not in g.programs
-                                           else r.melody_rests_at_most for r in reqs], np.int64)}
+                "rest_limit": np.asarray([[r.rests_at_most.get(p, -1) for p in programs] or [-1] for r in reqs],
+                                         np.int64)}
 
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
@@ -243,16 +243,17 @@ class Sampler:
             allowed[waiting] &= ~(g.is_position & ((g.value != 0) | (st.pos[waiting, None] == 0)))
             allowed[waiting] &= g.type_idx != g.T_BAR
             allowed[waiting, g.eos_id] = False
-        if (masks["melody_rest"] >= 0).any():  # the melody comes back before its rest gets too long
-            j = g.programs.index(MELODY_PROGRAM)
-            silent = (masks["melody_rest"] >= 0) & (bars_done >= 1) & ~st.in_bar[:, j]
-            must = silent & (st.rest_bars >= masks["melody_rest"])
+        limit = masks["rest_limit"]
+        if (limit >= 0).any():  # a part comes back before its rest gets too long
+            owed = (limit >= 0) & (bars_done >= 1)[:, None] & ~st.in_bar & (st.rest_bars >= limit)  # [B, P]
+            must = owed.any(axis=1)
             allowed[must] &= g.type_idx != g.T_BAR
             allowed[must, g.eos_id] = False
-            now = must & ~st.mono_used[:, j]  # the next note written is the melody's
-            melody_ok = allowed[now, g.program_id[MELODY_PROGRAM]]
-            allowed[np.ix_(now, masks["program_ids"])] = False
-            allowed[now, g.program_id[MELODY_PROGRAM]] = melody_ok
+            now = owed & ~st.mono_used  # the next note written is an owed part's
+            rows = now.any(axis=1)
+            if rows.any():
+                ids = masks["program_ids"]
+                allowed[np.ix_(rows, ids)] &= now[rows]
         downbeat = masks["downbeat"] & (bars_done == 1) & (st.pos < 0)  # first bar: a note on beat 1
         if downbeat.any():
             allowed[downbeat] &= ~(g.is_position & (g.value != 0)) & (g.type_idx != g.T_BAR)
@@ -412,7 +413,7 @@ class _State:
     bar_chord: np.ndarray  # the Chord token of the current bar (-1 before it)
     in_bar: np.ndarray  # [B, programs] the part has played in the current bar
     voices: np.ndarray  # [B, programs] notes of the part at the current position
-    rest_bars: np.ndarray  # [B] whole bars in a row the melody has been silent
+    rest_bars: np.ndarray  # [B, programs] whole bars in a row each part has been silent
 
     @classmethod
     def fresh(cls, B: int, n_prog: int, n_spans: int = 1) -> _State:
@@ -430,7 +431,7 @@ class _State:
             bar_chord=np.full(B, -1, np.int64),
             in_bar=np.zeros((B, max(n_prog, 1)), bool),
             voices=np.zeros((B, max(n_prog, 1)), np.int64),
-            rest_bars=z.copy(),
+            rest_bars=np.zeros((B, max(n_prog, 1)), np.int64),
         )
 
     def replay(self, g: Grammar, b: int, tokens: list[int]) -> None:
@@ -443,9 +444,8 @@ class _State:
         if g.is_chord[tok]:
             self.bar_chord[b] = tok
         if t == g.T_BAR:
-            if self.bar[b] > 0 and MELODY_PROGRAM in g.programs:
-                j = g.programs.index(MELODY_PROGRAM)
-                self.rest_bars[b] = 0 if self.in_bar[b, j] else self.rest_bars[b] + 1
+            if self.bar[b] > 0:
+                self.rest_bars[b] = np.where(self.in_bar[b], 0, self.rest_bars[b] + 1)
             self.bar[b] += 1
             self.pos[b] = -1
             self.mono_used[b] = False
@@ -465,10 +465,9 @@ class _State:
         types = g.type_idx[toks]
         self.last_type = types
         is_bar, is_pos, is_prog = types == g.T_BAR, types == g.T_POSITION, types == g.T_PROGRAM
-        if is_bar.any() and MELODY_PROGRAM in g.programs:
-            j = g.programs.index(MELODY_PROGRAM)
-            closing = is_bar & (self.bar > 0)
-            self.rest_bars = np.where(closing, np.where(self.in_bar[:, j], 0, self.rest_bars + 1), self.rest_bars)
+        if is_bar.any():
+            closing = (is_bar & (self.bar > 0))[:, None]
+            self.rest_bars = np.where(closing, np.where(self.in_bar, 0, self.rest_bars + 1), self.rest_bars)
         self.in_bar[is_bar] = False
         self.bar += is_bar
         self.bar_chord = np.where(is_bar, -1, np.where(g.is_chord[toks], toks, self.bar_chord))

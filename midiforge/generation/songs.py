@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import symusic
 
+from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
 from midiforge.generation.drums import MODEL_DRUMS, SongLayout, find_drummer
 from midiforge.generation.engine import Engine
@@ -103,8 +104,9 @@ class HarmonicStyle:
                         anchors[n - 1] = tonic_chord(keys[i])  # every close of the last section's letter
                     plan = model_chord_plan(engine, n, options, anchors)
                 req = make_request(engine, "full", SONG_ROLES, keys[i], n, options, context, plan, grooves[i])
-                # a song's melody rests for a bar at most: no section loses its tune
-                return replace(req, downbeat_start=start == 0, melody_rests_at_most=1)
+                # melody and comping rest for a bar at most: no section loses its tune or its chords
+                rests = {ROLE_PROGRAMS["melody"]: 1, ROLE_PROGRAMS["chords"]: 1}
+                return replace(req, downbeat_start=start == 0, rests_at_most=rests)
 
             def heard(i, start, bars, places=tuple(k * section_bars for k, x in enumerate(form) if x == letter)):
                 for at in places:  # a repeated section is heard at every place it plays
