@@ -173,11 +173,10 @@ class BandArrangements:
         **_,
     ) -> list[Path]:
         import json
-        from concurrent.futures import ProcessPoolExecutor
 
         from midiforge import atomic
-        from midiforge.data.band import TuneSource, arrange_batch, rendition_names
-        from midiforge.data.music21_convert import pool_context
+        from midiforge.data.band import TuneSource, rendition_names
+        from midiforge.data.workers import WorkerDied, run_jobs
 
         chorales = BachChorales().files(cache_dir, workers=workers)
         folk_limit = None if limit is None else max(0, limit - len(chorales))
@@ -193,17 +192,25 @@ class BandArrangements:
         done = len(sources) - len(todo)
         if on_progress:
             on_progress(done, len(sources))
-        batches = [todo[i : i + self.batch] for i in range(0, len(todo), self.batch)]
-        if batches:
-            with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=pool_context()) as pool:
-                for batch, results in zip(batches, pool.map(arrange_batch, batches, [folder] * len(batches)), strict=True):
-                    # a failed mma run is retried next time; a tune that cannot be arranged is remembered
-                    failures.update({n: e for n, e in results if e and not e.startswith("mma failed")})
-                    done += len(batch)
-                    if on_progress:
-                        on_progress(done, len(sources))
-                    atomic.write_text(failures_path, json.dumps(failures, indent=1, sort_keys=True))
+        batches = [(todo[i : i + self.batch], folder) for i in range(0, len(todo), self.batch)]
+        for index, results in run_jobs(_arrange, batches, workers):  # a dead worker's batch is retried, then reported
+            if isinstance(results, WorkerDied):
+                results = [(n, f"worker died: {results}") for s in batches[index][0] for n in names[s]]
+            # a failed mma run is retried next time; a tune that cannot be arranged is remembered
+            failures.update({n: e for n, e in results if e and not e.startswith(("mma failed", "worker died"))})
+            done += len(batches[index][0])
+            if on_progress:
+                on_progress(done, len(sources))
+            atomic.write_text(failures_path, json.dumps(failures, indent=1, sort_keys=True))
         return [folder / n for s in sources for n in names[s] if (folder / n).exists()]
+
+
+def _arrange(job: tuple[list, Path]) -> list[tuple[str, str | None]]:
+    """One batch of the band corpus in a worker process (one ``mma`` run)."""
+    from midiforge.data.band import arrange_batch
+
+    sources, folder = job
+    return arrange_batch(sources, folder)
 
 
 BUILTIN_CORPORA = [UserCorpus(), BachChorales(), FolkTunes(), Palestrina(), BandArrangements()]
