@@ -76,14 +76,15 @@ def test_analyze_never_replaces_an_earlier_analysis(tmp_path: Path, capsys) -> N
     before = (out / "analysis.json").read_bytes()
     assert full.outputs["json"] == str(out / "analysis.json")
 
-    code = main_exit(["analyze", str(root), "--limit", "2", "--workers", "1", "--max-rows", "0", "-o", str(out)])
+    # the first three files hold a usable one (a run with none usable is an error)
+    code = main_exit(["analyze", str(root), "--limit", "3", "--workers", "1", "--max-rows", "0", "-o", str(out)])
     assert code == 0
     assert (out / "analysis.json").read_bytes() == before  # the full analysis is kept
     second = json.loads((tmp_path / "analysis" / "midi-2" / "analysis.json").read_text())
-    assert second["summary"]["files"] == 2
+    assert second["summary"]["files"] == 3
     assert "already holds an analysis" in capsys.readouterr().err
 
-    replaced = analyze(root, out=out, limit=3, workers=1, overwrite=True)
+    replaced = analyze(root, out=out, limit=4, workers=1, overwrite=True)
     assert replaced.outputs["json"] == str(out / "analysis.json")
-    assert json.loads((out / "analysis.json").read_text())["summary"]["files"] == 3
+    assert json.loads((out / "analysis.json").read_text())["summary"]["files"] == 4
     assert not (tmp_path / "analysis" / "midi-3").exists()
