@@ -178,7 +178,7 @@ class BandArrangements:
         from midiforge.data.band import TuneSource, rendition_names
         from midiforge.data.workers import WorkerDied, run_jobs
 
-        chorales = BachChorales().files(cache_dir, workers=workers)
+        chorales = BachChorales().files(cache_dir, limit=limit, workers=workers)
         folk_limit = None if limit is None else max(0, limit - len(chorales))
         folk = FolkTunes().files(cache_dir, limit=folk_limit, workers=workers) if folk_limit != 0 else []
         sources = [TuneSource(p, "soprano", chorale=True) for p in chorales] + [TuneSource(p) for p in folk]
