@@ -36,6 +36,8 @@ SKIPPED: dict[str, str] = {
     "benchmarks/bench_train.py": "too slow: a benchmark (run by hand, its output is shown beside it)",
     "apt-get install": "installs a system package (.ci/run installs mma for the band corpus)",
     "python -m midiforge.assets.build": "rewrites the shipped model files in the checkout",
+    "midiforge studio": "starts a server that runs until stopped (tests/test_studio*.py drive it)",
+    'pip install "midiforge[studio]"': "installs from the network",
 }
 
 #: (pattern, replacement): small sizes where the docs use big ones
