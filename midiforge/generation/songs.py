@@ -144,7 +144,9 @@ def _drum_section(engine: Engine, options: StyleOptions, keys, grooves, band: li
                   ) -> list[list[int]]:
     """The model's drum part (``Role_drums`` rows) for one section, each bar on the chord the band
     plays there, in the song's key, tempo, meter and groove."""
-    chords = [[engine.codec.id(f"Chord_{_token(engine, b)}") for b in split_bars(toks, engine)] for toks in band]
+    no_chord = engine.codec.chord_id(None)
+    chords = [[next((t for t in bar if engine.grammar.is_chord[t]), no_chord) for bar in split_bars(toks, engine)]
+              for toks in band]
 
     def build(i, context, start, n):
         bars = chords[i][start : start + n]
@@ -156,11 +158,6 @@ def _drum_section(engine: Engine, options: StyleOptions, keys, grooves, band: li
     n_bars = max(len(c) for c in chords)
     return run_bars(engine, build, len(keys), n_bars, "drums", replace(sampling, seed=None if sampling.seed is None
                     else sampling.seed + 17))
-
-
-def _token(engine: Engine, bar: list[int]) -> str:
-    names = [engine.codec.token(t) for t in bar if engine.grammar.is_chord[t]]
-    return names[0].removeprefix("Chord_") if names else "N"
 
 
 def _model_drums(engine: Engine, options: StyleOptions, key, groove: str, form: str,
