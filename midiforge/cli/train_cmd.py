@@ -52,6 +52,13 @@ OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--sample-tokens", "sample_tokens", int, "Tokens per sample."),
     ("--patience", "patience", int, "Early stopping: validations without improvement (0 = off)."),
     ("--max-val-batches", "max_val_batches", int, "Cap validation batches (0 = whole split)."),
+    (
+        "--init-from",
+        "init_from",
+        str,
+        "Start from this checkpoint's weights ('default' = the shipped model); a bigger model of the "
+        "same kind is grown from a smaller one.",
+    ),
     ("--seed", "seed", int, "Random seed (runs are deterministic on CPU)."),
     ("--device", "device", str, "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps."),
     (

@@ -36,6 +36,20 @@ class MidiModel(nn.Module):
         """Logits ``[B, T, V]`` for ``ids`` following what ``cache`` holds, and the grown cache."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def start_from(self, state: dict[str, torch.Tensor], config: Any) -> None:
+        """Load another checkpoint's weights (``TrainConfig.init_from``).
+
+        The base class needs tensors of the same shapes; a model that can grow overrides this so
+        that a bigger model starts where a smaller trained one stopped instead of from noise.
+        """
+        try:
+            self.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise MidiforgeError(
+                f"{type(self).__name__} cannot start from a checkpoint of another shape ({first})"
+            ) from None
+
     def num_parameters(self) -> int:
         """Trainable parameters, tied weights counted once."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

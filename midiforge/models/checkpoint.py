@@ -143,17 +143,24 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return _decode_meta(path, raw)
 
 
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The float32 state dict (tied names restored) and the metadata, without building a model."""
+    path = Path(path)
+    raw, tensors = _open(path)
+    meta = _decode_meta(path, raw)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    for alias, target in meta["aliases"].items():
+        state[alias] = state[target]
+    return state, meta
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the model from its registered plugin and load the weights (as float32)."""
     from midiforge import contracts
 
     path = Path(path)
-    raw, tensors = _open(path)
-    meta = _decode_meta(path, raw)
+    state, meta = read_weights(path)
     model = contracts.build_model(contracts.model(meta["model"]), meta["model_config"])
-    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-    for alias, target in meta["aliases"].items():
-        state[alias] = state[target]
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -193,6 +193,38 @@ class MusicTransformer(MidiModel):
             x, _ = block(x, rotary, None, mask)
         return self._logits(x)
 
+    def start_from(self, state: dict[str, torch.Tensor], config: TransformerConfig) -> None:
+        """Start from a smaller trained transformer, keeping its predictions exactly.
+
+        Block expansion (as in LLaMA Pro): the trained blocks are spread over the deeper stack
+        and every new block gets zero output projections, so it adds nothing to the residual
+        stream until training moves it. A wider feed-forward keeps the trained units and adds
+        units whose outgoing weights are zero. Width, heads and positions must match.
+        """
+        mine = self.config
+        same = ("vocab_size", "d_model", "n_heads", "positional", "rope_base", "tie_weights")
+        differ = [k for k in same if getattr(config, k) != getattr(mine, k)]
+        if differ or config.n_layers > mine.n_layers or config.ff_dim > mine.ff_dim:
+            reason = ", ".join(differ) or "fewer layers or a narrower feed-forward"
+            raise MidiforgeError(f"a music-transformer cannot grow from this checkpoint ({reason} differ)")
+        grown = self.state_dict()
+        for name in ("tok_emb.weight", "ln_f.weight", "ln_f.bias", "head.weight"):
+            if name in state:
+                grown[name] = state[name]
+        placed = {i * mine.n_layers // config.n_layers: i for i in range(config.n_layers)}
+        for target in range(mine.n_layers):
+            prefix = f"blocks.{target}."
+            if target not in placed:
+                for name in ("attn.proj.weight", "attn.proj.bias", "mlp.2.weight", "mlp.2.bias"):
+                    grown[prefix + name] = torch.zeros_like(grown[prefix + name])
+                continue
+            source = f"blocks.{placed[target]}."
+            for name, tensor in state.items():
+                if name.startswith(source):
+                    key = prefix + name[len(source):]
+                    grown[key] = _embed(grown[key], tensor, key.endswith("mlp.2.weight"))
+        self.load_state_dict(grown, strict=True)
+
     def init_cache(self, batch_size: int, device=None) -> KVCache:
         c = self.config
         return empty_kv_cache(c.n_layers, batch_size, c.n_heads, c.head_dim, self.tok_emb.weight, device)
@@ -208,6 +240,15 @@ class MusicTransformer(MidiModel):
             x, kv = block(x, rotary, past, mask)
             new_cache.append(kv)
         return self._logits(x), tuple(new_cache)
+
+
+def _embed(fresh: torch.Tensor, trained: torch.Tensor, zero_rest: bool) -> torch.Tensor:
+    """``trained`` in the leading corner of ``fresh``; new outgoing weights (``zero_rest``) are 0."""
+    if fresh.shape == trained.shape:
+        return trained.to(fresh.dtype)
+    out = torch.zeros_like(fresh) if zero_rest else fresh.clone()
+    out[tuple(slice(0, n) for n in trained.shape)] = trained
+    return out
 
 
 def build(config: TransformerConfig) -> MusicTransformer:

@@ -47,6 +47,7 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps
     precision: str = "auto"  # auto (bf16 on CUDA when supported), fp32, bf16
     save_dtype: str = "float32"  # dtype of best.safetensors (float16 halves a shipped model)
+    init_from: str = ""  # start from this checkpoint's weights ("default": the shipped model); grows a smaller one
     resume: bool = False  # must continue from OUT/last.state.pt (a folder holding one is continued anyway)
     progress: bool = True  # rich progress bar
 

@@ -30,7 +30,7 @@ from midiforge import contracts
 from midiforge.atomic import atomic_path, sweep_stale
 from midiforge.errors import MidiforgeError
 from midiforge.models.base import config_to_dict
-from midiforge.models.checkpoint import codec_from_dict, save_checkpoint
+from midiforge.models.checkpoint import codec_from_dict, read_weights, save_checkpoint
 from midiforge.training import data as datalib
 from midiforge.training.config import TrainConfig
 from midiforge.training.metrics import MetricsLog
@@ -154,7 +154,23 @@ class Trainer:
             raise MidiforgeError(
                 f"model max_seq_len {values['max_seq_len']} < training seq_len {self.cfg.seq_len}"
             )
-        return contracts.build_model(plugin, values)
+        model = contracts.build_model(plugin, values)
+        if self.cfg.init_from and not self._must_resume():
+            self._start_from(model, plugin)
+        return model
+
+    def _start_from(self, model, plugin) -> None:
+        """``init_from``: a fine-tune, or a bigger model grown from a smaller trained one."""
+        from midiforge.generation.engine import default_model_path
+        from midiforge.models.base import make_config
+
+        path = default_model_path() if self.cfg.init_from == "default" else Path(self.cfg.init_from)
+        state, meta = read_weights(path.expanduser())
+        if meta["model"] != self.cfg.model:
+            raise MidiforgeError(f"{path} holds a '{meta['model']}' model, not '{self.cfg.model}'")
+        if meta["codec"].get("vocab_size") != self.codec_dict.get("vocab_size"):
+            raise MidiforgeError(f"{path} was trained with another codec than {self.cfg.data[0]}")
+        model.start_from(state, make_config(plugin.config_class, meta["model_config"]))
 
     def _wrap_ddp(self):
         if not self.dist.enabled:
