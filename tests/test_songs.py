@@ -70,3 +70,18 @@ def test_drums_are_written_by_the_model(engine, tmp_path):
 def test_groove_is_asked_for_and_reported(engine, tmp_path):
     pieces = _songs(engine, tmp_path, groove="bossa")
     assert {p.meta["groove"] for p in pieces} == {"bossa"}
+
+
+def test_a_motif_returns_within_each_section(engine, tmp_path):
+    """The second phrase of a section opens with the first phrase's bar, as the model wrote it."""
+    for piece in _songs(engine, tmp_path, sections="AB", bars=8):
+        score = piece.score
+        bar = score.ticks_per_quarter * 4
+        melody = next(t for t in score.tracks if t.name == "Melody")
+
+        def notes(b):
+            return sorted((n.time - b * bar, n.pitch) for n in melody.notes if b * bar <= n.time < (b + 1) * bar)
+
+        for first in (0, 4):  # sections of 4 bars: bar 2 restates bar 0
+            assert notes(first) and notes(first + 2) == notes(first)
+        assert judge_score(score, "song", section_bars=4).melody_repeats >= 2

@@ -288,7 +288,8 @@ ChunkCallback = Callable[[int, int, list[list[int]]], None]
 
 
 def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sampling: SamplingConfig,
-             first_context: list[list[int]] | None = None, on_chunk: ChunkCallback | None = None) -> list[list[int]]:
+             first_context: list[list[int]] | None = None, on_chunk: ChunkCallback | None = None,
+             echoes: dict[int, int] | None = None) -> list[list[int]]:
     """Generate ``total_bars`` bars for ``n_rows`` pieces in chunks that fit the trained window.
 
     ``build(row, context, start_bar, n_bars) -> Request``; each chunk's context is the end of what
@@ -296,13 +297,34 @@ def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sam
     A chunk may use only the tokens left in the model's window after its prompt; a row whose chunk
     ran out of room gets its missing bars in the next round. ``on_chunk(row, start_bar, bars)``
     hears each chunk's bars as soon as they are sampled.
+
+    ``echoes`` ``{bar: earlier bar}``: that bar restates the earlier one as the model wrote it (a
+    motif returning within a section, as in a period's second phrase); the model hears it as
+    context and goes on from it.
     """
     per_bar = TOKENS_PER_BAR[role]
     window = window_tokens(engine)
     chunk = max(1, (window - 16 - CONTEXT_BARS * per_bar) // per_bar)
+    echoes = {t: s for t, s in (echoes or {}).items() if s < t < total_bars}
     done: list[list[int]] = [[] for _ in range(n_rows)]
     have = [0] * n_rows
+
+    def restate(i: int) -> None:
+        while have[i] in echoes:
+            bar = split_bars(done[i], engine)[echoes[have[i]]]
+            done[i].extend(bar)
+            if on_chunk is not None:
+                on_chunk(i, have[i], [bar])
+            have[i] += 1
+
+    def chunk_bars(i: int) -> int:
+        upto = min([t for t in echoes if t > have[i]] + [total_bars])
+        return min(chunk, upto - have[i])
+
     for round_ in range(4 * total_bars + 4):
+        for i in range(n_rows):
+            if have[i]:
+                restate(i)
         rows = [i for i in range(n_rows) if have[i] < total_bars]
         if not rows:
             break
@@ -310,13 +332,13 @@ def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sam
         for i in rows:
             source = done[i] if have[i] else (first_context[i] if first_context else [])
             context = [t for b in split_bars(source, engine)[-CONTEXT_BARS:] for t in b] if source else []
-            req = build(i, context, have[i], min(chunk, total_bars - have[i]))
+            req = build(i, context, have[i], chunk_bars(i))
             if len(req.prompt) > window - 16:  # an over-long context bar: keep the prefix only
-                req = build(i, [], have[i], min(chunk, total_bars - have[i]))
+                req = build(i, [], have[i], chunk_bars(i))
             reqs.append(replace(req, may_end=False, max_tokens=max(16, window - len(req.prompt))))
         seed = None if sampling.seed is None else sampling.seed + 7919 * round_
         for i, toks in zip(rows, engine.run(reqs, replace(sampling, seed=seed)), strict=True):
-            bars = split_bars(toks, engine)[: total_bars - have[i]] or [[engine.codec.bar_id]]
+            bars = split_bars(toks, engine)[: chunk_bars(i)] or [[engine.codec.bar_id]]
             done[i].extend(t for bar in bars for t in bar)
             if on_chunk is not None:
                 on_chunk(i, have[i], bars)
