@@ -45,7 +45,8 @@ KINDS = {
 DEFAULT_PLUGINS = {
     "tokenizers": "midiforge.plugins.tokenizers",
     "models": "midiforge.plugins.models",
-    "styles": "midiforge.plugins.styles",
+    "role_styles": "midiforge.plugins.role_styles",
+    "harmonic": "midiforge.plugins.harmonic",
     "corpora": "midiforge.plugins.corpora",
     "downloads": "midiforge.plugins.downloads",
     "drummers": "midiforge.plugins.drummers",

@@ -101,7 +101,7 @@ def test_the_other_pieces_follow_from_their_files(engine, tmp_path, style):
 
 
 def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine, tmp_path, use_plugins):
-    from midiforge.generation import styles
+    from midiforge.plugins import role_styles
 
     class QuietStyle:  # like a third-party style that ignores options.listener
         name, description = "quiet", "melody without a listener"
@@ -109,7 +109,7 @@ def test_a_style_that_does_not_announce_its_bars_is_played_after_writing(engine,
         def generate(self, engine, options):
             from dataclasses import replace
 
-            return styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
+            return role_styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
 
     _register_style(use_plugins, QuietStyle())
     clock = FakeClock()
@@ -233,11 +233,11 @@ def test_the_whole_first_file_plays_even_if_the_style_stops_announcing(engine, t
         def generate(self, engine, options):
             from dataclasses import replace
 
-            pieces = styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
+            pieces = role_styles.ROLE_STYLES[0].generate(engine, replace(options, listener=None))
             options.listener.piece(0, 4, lambda tokens: None)
             return pieces
 
-    from midiforge.generation import styles
+    from midiforge.plugins import role_styles
 
     clock = FakeClock()
     port = RecordingPort(clock)

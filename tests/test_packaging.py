@@ -50,7 +50,7 @@ def test_wheel_has_no_generic_top_level_names(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
     assert "plugins" not in tops and "exporters" not in tops
-    assert "midiforge/plugins/styles.py" in names and "midiforge/exporters/onnx.py" in names
+    assert "midiforge/plugins/harmonic.py" in names and "midiforge/exporters/onnx.py" in names
     for asset in (ROOT / "midiforge" / "assets").glob("*.*"):
         assert f"midiforge/assets/{asset.name}" in names, asset.name
 
@@ -78,7 +78,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(installed, tmp_path):
     py = venv / "bin" / "python"
     site = _site(py)
     check = (
-        "import importlib.util, midiforge, midiforge.plugins.styles, midiforge.exporters.onnx;"
+        "import importlib.util, midiforge, midiforge.plugins.harmonic, midiforge.exporters.onnx;"
         f"assert midiforge.__file__.startswith({site!r}), midiforge.__file__;"
         "assert importlib.util.find_spec('plugins') is None and importlib.util.find_spec('exporters') is None;"
         "print('ok')"

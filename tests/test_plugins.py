@@ -59,7 +59,7 @@ def test_builtins_are_registered_like_third_party_plugins():
     reg = load_registry(disable=set(), prefer=set())
     assert {name for name, info in reg.plugins.items() if info.distribution == "midiforge"} == set(DEFAULT_PLUGINS)
     assert all(info.status == "loaded" for info in reg.plugins.values())
-    assert reg.entries["style"]["harmonic"].plugin == "styles"
+    assert reg.entries["style"]["harmonic"].plugin == "harmonic"
     assert reg.entries["exporter"]["onnx"].plugin == "onnx"
     assert not reg.problems
 
@@ -125,19 +125,19 @@ def test_a_third_party_plugin_replaces_a_builtin_only_when_preferred(site_packag
     reg = load_registry(disable=set(), prefer={"clash_plugin"})
     assert reg.entries["style"]["melody"].distribution == "clash-plugin"
     assert not reg.problems
-    assert reg.notes == ["style 'melody' of plugin 'clash_plugin' replaces the one of plugin 'styles' (MIDIFORGE_PREFER)"]
+    assert reg.notes == ["style 'melody' of plugin 'clash_plugin' replaces the one of plugin 'role_styles' (MIDIFORGE_PREFER)"]
     assert reg.entries["style"]["harmonic"].distribution == "midiforge"  # only the clashing name moves
 
-    reg = load_registry(disable={"styles"}, prefer=set())  # or turn the built-in plugin off
-    assert reg.entries["style"]["melody"].distribution == "clash-plugin" and "harmonic" not in reg.names("style")
+    reg = load_registry(disable={"role_styles"}, prefer=set())  # or turn the built-in plugin off
+    assert reg.entries["style"]["melody"].distribution == "clash-plugin" and "random" not in reg.names("style")
 
 
 def test_an_entry_point_named_like_a_builtin_is_reported(site_packages):
-    site_packages.add("shadow-plugin", "shadow_plugin", IMPOSTOR, entry_point="styles")
+    site_packages.add("shadow-plugin", "shadow_plugin", IMPOSTOR, entry_point="role_styles")
     reg = load_registry(disable=set(), prefer=set())
     assert reg.entries["style"]["melody"].distribution == "midiforge"
     assert problems_of(reg, "shadow-plugin") == [
-        "entry point 'styles' was not loaded: a plugin of midiforge already has that name"
+        "entry point 'role_styles' was not loaded: a plugin of midiforge already has that name"
     ]
 
 

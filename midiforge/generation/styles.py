@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
 from midiforge.generation.engine import Engine
-from midiforge.generation.pieces import ROLE_TRACKS, Piece, piece_stem
+from midiforge.generation.pieces import ROLE_TRACKS
 from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
 from midiforge.music.chords import Chord, ChordSpan, parse_progression
 from midiforge.music.keys import ALL_KEYS, Key, parse_key
@@ -434,42 +434,6 @@ def _make_monophonic(track) -> None:
     track.notes = kept
 
 
-# ---------------------------------------------------------------------------------- styles
-@dataclass(frozen=True)
-class RoleStyle:
-    """One role on its own: melody, chord progression or bassline clips (16 s by default)."""
-
-    name: str
-    role: str
-    folder: str
-    description: str
-    default_seconds: float = 16.0
-
-    def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
-        options.refuse_drums(self.name)
-        options = replace(options, scale_lock=bool(options.scale_lock))
-        n_bars = options.n_bars(self.default_seconds)
-        keys, grooves = options.keys(options.n), options.grooves(options.n)
-        spans = options.progression()
-        prompt = prompt_context(engine, options)
-
-        def build(i: int, context: list[int], start: int, n: int) -> Request:
-            plan = chord_plan(engine, spans, start, n, options) if spans else model_chord_plan(engine, n, options)
-            return make_request(engine, self.role, [self.role], keys[i], n, options, context, plan, grooves[i])
-
-        render = score_renderer(engine, options, self.role, keys, [self.role], grooves)
-        on_chunk = announce_pieces(engine, options, len(keys), n_bars, render, prompt)
-        outs = run_bars(engine, build, len(keys), n_bars, self.role, options.sampling, [prompt] * len(keys), on_chunk)
-        pieces = []
-        for i, (k, toks) in enumerate(zip(keys, outs, strict=True)):
-            chords = chords_of(toks, engine)
-            score = render(i, prompt + toks, markers=chords_of(prompt, engine) + chords if prompt else chords)
-            meta = {"style": self.name, "key": k.name, "groove": grooves[i], "tempo": options.tempo_bpm(), "bars": n_bars,
-                    "chords": chords}
-            pieces.append(Piece(score, self.folder, piece_stem(self.name, k.token, options.tempo_bpm(), options.seed, i), meta))
-        return pieces
-
-
 def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[Key], roles: list[str],
                    grooves: list[str] | None = None):
     """``render(row, body, markers=None)``: piece ``row``'s tokens after its conditioning prefix,
@@ -522,33 +486,3 @@ def prompt_context(engine: Engine, options: StyleOptions) -> list[int]:
     from midiforge.generation.prompting import encode_prompt
 
     return encode_prompt(engine, options.prompt)
-
-
-@dataclass(frozen=True)
-class RandomStyle:
-    """A random role per clip (melody, chords or bass)."""
-
-    name: str = "random"
-    description: str = "Random clips: each one a melody, a chord progression or a bassline."
-
-    def generate(self, engine: Engine, options: StyleOptions) -> list[Piece]:
-        options.refuse_drums(self.name)
-        rng = random.Random(options.seed)
-        pieces: list[Piece] = []
-        for i in range(options.n):
-            style = rng.choice(ROLE_STYLES)
-            heard = RowOffset(options.listener, i) if options.listener is not None else None
-            one = StyleOptions(**{**options.__dict__, "n": 1, "listener": heard})
-            if options.seed is not None:
-                one.sampling = SamplingConfig(**{**options.sampling.__dict__, "seed": options.seed + i})
-            for p in style.generate(engine, one):
-                p.folder, p.stem = "random", p.stem.replace("_000", f"_{i:03d}")
-                pieces.append(p)
-        return pieces
-
-
-ROLE_STYLES = [
-    RoleStyle("melody", "melody", "melodies", "Monophonic melodies (16 s clips by default)."),
-    RoleStyle("chord", "chords", "chords", "Chord progressions: three or more notes at most onsets."),
-    RoleStyle("bass", "bass", "basslines", "Monophonic basslines in a low register."),
-]

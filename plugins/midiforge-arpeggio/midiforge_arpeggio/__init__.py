@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from midiforge.plugins.role_styles import RoleStyle
+
 import midiforge
-from midiforge.generation.styles import RoleStyle
 
 
 @dataclass(frozen=True)

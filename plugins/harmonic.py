@@ -1,4 +1,5 @@
-"""Multi-track songs and all-key pattern sets.
+"""The ``harmonic`` style (multi-track songs) and ``all-scales`` (pattern sets in every key), and
+their registration.
 
 A song's sections are generated once per distinct letter of its form (``AABA`` → A and B), for all
 songs of the batch at the same time; section B sees the end of section A as context, and a repeated
@@ -12,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import symusic
 
+from midiforge import hookimpl
 from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
 from midiforge.generation.drums import MODEL_DRUMS, SongLayout, find_drummer
@@ -187,8 +189,6 @@ def vary_repeats(engine: Engine, score, form: str, section_bars: int, options: S
 
 
 def _section_sampling(options: StyleOptions, letter: str):
-    from dataclasses import replace
-
     if options.seed is None:
         return options.sampling
     return replace(options.sampling, seed=options.seed * 31 + ord(letter))
@@ -229,3 +229,9 @@ class AllScalesStyle:
             stem = piece_stem(f"{role}", key.token, options.tempo_bpm(), options.seed, i % options.n)
             pieces.append(Piece(score, f"scales/{key.token}", stem, meta))
         return pieces
+
+
+@hookimpl
+def register_styles(register):
+    register(HarmonicStyle())
+    register(AllScalesStyle())
