@@ -116,7 +116,8 @@ class HarmonicStyle:
 
             sampling = _section_sampling(options, letter)
             sections[letter] = run_bars(engine, build, len(keys), section_bars, "full", sampling, previous,
-                                        None if own_drums else (on_chunk and heard))
+                                        None if own_drums else (on_chunk and heard),
+                                        motif_returns(section_bars, spans, first_bar[letter]))
             if own_drums:  # the drum part of the section, on the chords the band just wrote
                 drum_sections[letter] = _drum_section(engine, options, keys, grooves, sections[letter], sampling)
                 if on_chunk is not None:
@@ -140,6 +141,26 @@ class HarmonicStyle:
             stem = piece_stem(f"song_{form}", key.token, options.tempo_bpm(), options.seed, i)
             pieces.append(Piece(score, self.folder, stem, meta))
         return pieces
+
+
+def motif_returns(section_bars: int, spans, start_bar: int) -> dict[int, int]:
+    """The section's second phrase opens with its first bar (a period: a a'), as ``run_bars``
+    echoes: ``{section_bars // 2: 0}`` for sections of 4 bars or more, where the asked chords (if
+    any) are the same under both bars. Real folk tunes repeat about 8% of their bars this way."""
+    if section_bars < 4:
+        return {}
+    target = section_bars // 2
+    if spans:
+        loop = max(s.bar for s in spans) + 1
+
+        def harmony(bar: int) -> list:
+            bar %= loop
+            held = ([s for s in spans if s.bar < bar] or spans)[-1]  # a bar with no change holds the last chord
+            return [(s.beat, s.chord) for s in spans if s.bar == bar] or [(0.0, held.chord)]
+
+        if harmony(start_bar) != harmony(start_bar + target):
+            return {}
+    return {target: 0}
 
 
 def _drum_section(engine: Engine, options: StyleOptions, keys, grooves, band: list[list[int]], sampling

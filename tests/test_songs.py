@@ -85,3 +85,15 @@ def test_a_motif_returns_within_each_section(engine, tmp_path):
         for first in (0, 4):  # sections of 4 bars: bar 2 restates bar 0
             assert notes(first) and notes(first + 2) == notes(first)
         assert judge_score(score, "song", section_bars=4).melody_repeats >= 2
+
+
+def test_motif_returns_only_where_the_asked_chords_repeat():
+    from midiforge.music.chords import parse_progression
+    from midiforge.plugins.harmonic import motif_returns
+
+    assert motif_returns(8, None, 0) == {4: 0}
+    assert motif_returns(2, None, 0) == {}
+    loop = parse_progression("C G Am F")
+    assert motif_returns(8, loop, 0) == {4: 0}  # bar 4 is C again
+    assert motif_returns(4, loop, 0) == {}  # bar 2 is Am under a C bar
+    assert motif_returns(8, parse_progression("C | G | Am | F:2 G:2"), 8) == {4: 0}
