@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from functools import partial
 
 import symusic
 
@@ -22,14 +23,17 @@ from midiforge.generation.pieces import Piece, piece_stem
 from midiforge.generation.sampler import ChordPlan
 from midiforge.generation.styles import (
     FORMS,
+    BarRounds,
     StyleOptions,
     announce_pieces,
+    bar_rounds,
     chord_plan,
     chords_of,
     finish_score,
     make_request,
     model_chord_plan,
     run_bars,
+    run_together,
     score_renderer,
     split_bars,
     tonic_chord,
@@ -94,7 +98,21 @@ class HarmonicStyle:
 
         on_chunk = announce_pieces(engine, options, len(keys), song_bars, render, [])
         sections: dict[str, list[list[int]]] = {}
+        places = {x: [k * section_bars for k, y in enumerate(form) if y == x] for x in letters}
+
+        def hear(letter: str, i: int, start: int, bars: list[list[int]]) -> None:
+            for at in places[letter]:  # a repeated section is heard at every place it plays
+                on_chunk(i, at + start, bars)
+
+        def land_drums(letter: str, rows: list[list[int]]) -> None:
+            """A section's drums are written: its band and drums are heard together."""
+            drum_sections[letter] = rows
+            if on_chunk is not None:
+                for i in range(len(keys)):
+                    hear(letter, i, 0, split_bars(sections[letter][i], engine))
+
         previous: list[list[int]] | None = None
+        drums_due: str | None = None  # the section whose drums are still to write
         for letter in letters:
             def build(i, context, start, n, letter=letter):
                 at = first_bar[letter] + start
@@ -110,20 +128,20 @@ class HarmonicStyle:
                 rests = {ROLE_PROGRAMS["melody"]: 1, ROLE_PROGRAMS["chords"]: 1}
                 return replace(req, downbeat_start=start == 0, rests_at_most=rests)
 
-            def heard(i, start, bars, places=tuple(k * section_bars for k, x in enumerate(form) if x == letter)):
-                for at in places:  # a repeated section is heard at every place it plays
-                    on_chunk(i, at + start, bars)
-
             sampling = _section_sampling(options, letter)
-            sections[letter] = run_bars(engine, build, len(keys), section_bars, "full", sampling, previous,
-                                        None if own_drums else (on_chunk and heard),
-                                        motif_returns(section_bars, spans, first_bar[letter]))
-            if own_drums:  # the drum part of the section, on the chords the band just wrote
-                drum_sections[letter] = _drum_section(engine, options, keys, grooves, sections[letter], sampling)
-                if on_chunk is not None:
-                    for i in range(len(keys)):
-                        heard(i, 0, split_bars(sections[letter][i], engine))
+            live = None if own_drums or on_chunk is None else partial(hear, letter)
+            jobs = [bar_rounds(engine, build, len(keys), section_bars, "full", sampling, previous, live,
+                               motif_returns(section_bars, spans, first_bar[letter]))]
+            if drums_due:  # the last section's drums, sampled in one batch with this section's band
+                jobs.append(_drum_rounds(engine, options, keys, grooves, sections[drums_due], drums_due))
+            sections[letter], *drums = run_together(engine, jobs)
+            if drums:
+                land_drums(drums_due, drums[0])
+            drums_due = letter if own_drums else None
             previous = sections[letter]
+        if drums_due:
+            land_drums(drums_due, run_together(engine, [_drum_rounds(engine, options, keys, grooves,
+                                                                     sections[drums_due], drums_due)])[0])
         pieces = []
         for i, key in enumerate(keys):
             body = [t for letter in form for t in sections[letter][i]]
@@ -163,10 +181,10 @@ def motif_returns(section_bars: int, spans, start_bar: int) -> dict[int, int]:
     return {target: 0}
 
 
-def _drum_section(engine: Engine, options: StyleOptions, keys, grooves, band: list[list[int]], sampling
-                  ) -> list[list[int]]:
+def _drum_rounds(engine: Engine, options: StyleOptions, keys, grooves, band: list[list[int]], letter: str
+                 ) -> BarRounds:
     """The model's drum part (``Role_drums`` rows) for one section, each bar on the chord the band
-    plays there, in the song's key, tempo, meter and groove."""
+    plays there, in the song's key, tempo, meter and groove: a job for ``run_together``."""
     no_chord = engine.codec.chord_id(None)
     chords = [[next((t for t in bar if engine.grammar.is_chord[t]), no_chord) for bar in split_bars(toks, engine)]
               for toks in band]
@@ -178,9 +196,10 @@ def _drum_section(engine: Engine, options: StyleOptions, keys, grooves, band: li
                          chord_token_ids=bars + [-1] * (n - len(bars)))
         return make_request(engine, "drums", ["drums"], keys[i], n, options, context, plan, grooves[i])
 
+    sampling = _section_sampling(options, letter)
     n_bars = max(len(c) for c in chords)
-    return run_bars(engine, build, len(keys), n_bars, "drums", replace(sampling, seed=None if sampling.seed is None
-                    else sampling.seed + 17))
+    return bar_rounds(engine, build, len(keys), n_bars, "drums",
+                      replace(sampling, seed=None if sampling.seed is None else sampling.seed + 17))
 
 
 def _model_drums(engine: Engine, options: StyleOptions, key, groove: str, form: str,

@@ -8,7 +8,7 @@ lock, asked chords) or arrange what the model wrote (a repeated section is the s
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -287,9 +287,47 @@ def window_tokens(engine: Engine) -> int:
 ChunkCallback = Callable[[int, int, list[list[int]]], None]
 
 
+#: A bar job: yields each round's requests and sampling, receives their tokens, returns the bars.
+BarRounds = Generator[tuple[list[Request], SamplingConfig], list[list[int]], list[list[int]]]
+
+
 def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sampling: SamplingConfig,
              first_context: list[list[int]] | None = None, on_chunk: ChunkCallback | None = None,
              echoes: dict[int, int] | None = None) -> list[list[int]]:
+    """Generate ``total_bars`` bars for ``n_rows`` pieces (see :func:`bar_rounds`)."""
+    job = bar_rounds(engine, build, n_rows, total_bars, role, sampling, first_context, on_chunk, echoes)
+    return run_together(engine, [job])[0]
+
+
+def run_together(engine: Engine, jobs: list[BarRounds]) -> list[list[list[int]]]:
+    """Drive several bar jobs round by round, every round's requests sampled as one batch (e.g. a
+    section's drums beside the next section's band); a round uses the first live job's sampling."""
+    out: list[list[list[int]] | None] = [None] * len(jobs)
+    asked: dict[int, tuple[list[Request], SamplingConfig]] = {}
+
+    def advance(j: int, tokens: list[list[int]] | None) -> None:
+        try:
+            asked[j] = jobs[j].send(tokens)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            out[j] = stop.value
+            asked.pop(j, None)
+
+    for j in range(len(jobs)):
+        advance(j, None)
+    while asked:
+        order = list(asked)
+        tokens = engine.run([r for j in order for r in asked[j][0]], asked[order[0]][1])
+        at = 0
+        for j in order:
+            n = len(asked[j][0])
+            advance(j, tokens[at : at + n])
+            at += n
+    return out  # type: ignore[return-value]
+
+
+def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, sampling: SamplingConfig,
+               first_context: list[list[int]] | None = None, on_chunk: ChunkCallback | None = None,
+               echoes: dict[int, int] | None = None) -> BarRounds:
     """Generate ``total_bars`` bars for ``n_rows`` pieces in chunks that fit the trained window.
 
     ``build(row, context, start_bar, n_bars) -> Request``; each chunk's context is the end of what
@@ -337,7 +375,8 @@ def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sam
                 req = build(i, [], have[i], chunk_bars(i))
             reqs.append(replace(req, may_end=False, max_tokens=max(16, window - len(req.prompt))))
         seed = None if sampling.seed is None else sampling.seed + 7919 * round_
-        for i, toks in zip(rows, engine.run(reqs, replace(sampling, seed=seed)), strict=True):
+        outs = yield reqs, replace(sampling, seed=seed)
+        for i, toks in zip(rows, outs, strict=True):
             bars = split_bars(toks, engine)[: chunk_bars(i)] or [[engine.codec.bar_id]]
             done[i].extend(t for bar in bars for t in bar)
             if on_chunk is not None:
