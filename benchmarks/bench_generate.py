@@ -185,9 +185,9 @@ def main() -> None:
     ap.add_argument("--skip-songs", action="store_true", help="leave out the 10-song and start-up runs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from midiforge.exporters.common import load_for_export
     from midiforge.exporters.onnx import export_onnx
 
+    from midiforge.exporting.checkpoint import load_for_export
     from midiforge.generation.backends import TorchBackend
     from midiforge.generation.onnx_backend import OnnxBackend
 

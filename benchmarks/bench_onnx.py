@@ -66,8 +66,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs")
     args = parser.parse_args()
 
-    from midiforge.exporters.common import load_for_export
     from midiforge.exporters.onnx import export_onnx
+
+    from midiforge.exporting.checkpoint import load_for_export
 
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint or _default_or_tiny(Path(tmp))

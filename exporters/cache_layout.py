@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from midiforge.exporters.common import DEVICE
 from torch.utils import _pytree as pytree
 
 from midiforge.errors import MidiforgeError
+from midiforge.exporting.checkpoint import DEVICE
 
 
 @dataclass(frozen=True)

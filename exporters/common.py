@@ -1,5 +1,7 @@
-"""What the ONNX and CoreML exporters share: the report, checkpoint loading, the cache layout and
-the metadata written into every exported model.
+"""What the ONNX and CoreML exporters share: the metadata written into every exported model.
+
+The export contract itself (report, checkpoint loading, validation, ``export_model``) is core:
+:mod:`midiforge.exporting`.
 
 An exported model is self-describing: its metadata carries the codec (so token ids decode to MIDI
 without the checkpoint), the vocabulary as strings (for Swift/other runtimes), the model
@@ -9,110 +11,13 @@ configuration, generation defaults and the names/shapes of the cache tensors.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, is_dataclass
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
-from midiforge.errors import MidiforgeError
-
 #: bump when the layout of the exported metadata changes
 METADATA_VERSION = 1
-_HERE = Path(__file__).resolve().parent
-# the shipped checkpoint, from the source tree (exporters/ beside midiforge/) or installed (midiforge/exporters/)
-DEFAULT_CHECKPOINT = next((d / "assets" / "default.safetensors" for d in (_HERE.parent / "midiforge", _HERE.parent)
-                           if (d / "assets").is_dir()), _HERE.parent / "midiforge" / "assets" / "default.safetensors")
-DEVICE = "cpu"  # exporters trace and validate on the CPU (load_for_export); passed to init_cache
 DEFAULT_GENERATION = {"temperature": 1.0, "top_k": 0, "top_p": 0.95, "repetition_penalty": 1.0}
-
-
-@dataclass
-class ArtifactCheck:
-    """One written model file and how closely it reproduces the PyTorch logits."""
-
-    path: Path
-    size_bytes: int
-    max_abs_err_full: float
-    max_abs_err_step: float
-    tolerance: float
-    top1_agreement: float
-    note: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.max_abs_err_full <= self.tolerance and self.max_abs_err_step <= self.tolerance
-
-
-@dataclass
-class ExportReport:
-    """What an exporter wrote and whether it validated (logits within ``tolerance`` of PyTorch)."""
-
-    format: str
-    checkpoint: Path
-    artifacts: list[ArtifactCheck] = field(default_factory=list)
-    extra_paths: list[Path] = field(default_factory=list)  # sidecars, not validated on their own
-    method: str = ""  # how the exported model was run for validation
-    written: bool = True  # False: validation failed, so nothing was moved to the output path
-
-    @property
-    def paths(self) -> list[Path]:
-        return [a.path for a in self.artifacts] + list(self.extra_paths)
-
-    @property
-    def max_abs_err_full(self) -> float:
-        return max((a.max_abs_err_full for a in self.artifacts), default=float("nan"))
-
-    @property
-    def max_abs_err_step(self) -> float:
-        return max((a.max_abs_err_step for a in self.artifacts), default=float("nan"))
-
-    @property
-    def tolerance(self) -> float:
-        return min((a.tolerance for a in self.artifacts), default=float("nan"))
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.artifacts) and all(a.passed for a in self.artifacts)
-
-
-def path_size(path: Path) -> int:
-    """Bytes of a file, or of every file under a directory (an .mlpackage is a directory)."""
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
-
-
-def check_options(options: dict, allowed: set[str], exporter: str) -> None:
-    """Reject misspelt or unsupported exporter options with one clear line."""
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise MidiforgeError(
-            f"unknown {exporter} export option(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})"
-        )
-
-
-def load_for_export(checkpoint: Path | None) -> Any:
-    """Load a checkpoint (default: the shipped model, found through the installed package so a
-    wheel install works as well as a checkout) in eval mode on the CPU."""
-    if checkpoint:
-        path = Path(checkpoint)
-        if not path.exists():
-            raise MidiforgeError(f"checkpoint not found: {path}")
-    else:
-        from midiforge.generation.engine import default_model_path
-
-        path = default_model_path()
-    from midiforge.models.checkpoint import load_checkpoint
-
-    loaded = load_checkpoint(path)
-    loaded.model.eval()
-    return loaded
-
-
-def shipped_name() -> Path:
-    """How reports name the shipped model (its file name, not the install location)."""
-    from midiforge.generation.engine import DEFAULT_MODEL_NAME
-
-    return Path(DEFAULT_MODEL_NAME)
 
 
 def _jsonable(value: Any) -> Any:

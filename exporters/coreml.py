@@ -112,7 +112,8 @@ def build_variant(model: Any, kind: str, max_len: int) -> Variant:
     import coremltools as ct
     import torch
     from midiforge.exporters import coreml_graphs as graphs
-    from midiforge.exporters.common import DEVICE
+
+    from midiforge.exporting.checkpoint import DEVICE
 
     ids_type = ct.TensorType("input_ids", shape=(1, ct.RangeDim(1, max_len, default=1)), dtype=np.int32)
     ids = torch.zeros(1, 2, dtype=torch.long)
@@ -226,8 +227,10 @@ def variant_path(out: Path, kind: str, variants: tuple[str, ...]) -> Path:
 
 def export_coreml(loaded: Any, out: Path, checkpoint: Path | None = None, **options: Any):
     """Export every requested variant, validate each saved package, return an ``ExportReport``."""
-    from midiforge.exporters.common import ExportReport, context_length, export_metadata, write_sidecar
+    from midiforge.exporters.common import context_length, export_metadata, write_sidecar
     from midiforge.exporters.coreml_check import validate_package
+
+    from midiforge.exporting.report import ExportReport
 
     opts = CoremlOptions.from_kwargs(**options)
     model = loaded.model.eval()
@@ -258,7 +261,7 @@ def export_coreml(loaded: Any, out: Path, checkpoint: Path | None = None, **opti
 
 
 def _package_size(mlmodel: Any) -> int:
-    from midiforge.exporters.common import path_size
+    from midiforge.exporting.report import path_size
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.mlpackage"
@@ -273,7 +276,7 @@ class CoremlExporter:
     suffix: str = ".mlpackage"
 
     def export(self, checkpoint: Path | None, out: Path, **options: Any):
-        from midiforge.exporters.common import check_options, load_for_export, shipped_name
+        from midiforge.exporting.checkpoint import check_options, load_for_export, shipped_name
 
         _quiet()  # before coremltools is first imported (it warns about the torch version on import)
         check_options(options, set(CoremlOptions.__dataclass_fields__), self.name)

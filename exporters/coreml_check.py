@@ -66,7 +66,7 @@ def run_variant(predict: Predictor, variant: Any, prefix: np.ndarray, nxt: np.nd
 
 
 def validate_package(path: Path, variant: Any, model: Any, codec: Any, tolerance: float, note: str = ""):
-    from midiforge.exporters.validation import check_artifact
+    from midiforge.exporting.validation import check_artifact
 
     predict = Predictor(path, stateful=bool(variant.states))
 

@@ -21,8 +21,9 @@ import math
 from typing import Any
 
 import torch
-from midiforge.exporters.common import DEVICE
 from torch import nn
+
+from midiforge.exporting.checkpoint import DEVICE
 
 
 class FullSequence(nn.Module):

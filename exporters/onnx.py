@@ -68,8 +68,8 @@ def trace_to_onnx(model: Any, path: Path, opset: int = OPSET) -> list:
     """Trace ``model.step`` into ``path``; return the cache layout (list of ``CacheTensor``)."""
     import torch
     from midiforge.exporters.cache_layout import describe_cache, flatten_cache
-    from midiforge.exporters.common import DEVICE
 
+    from midiforge.exporting.checkpoint import DEVICE
     from midiforge.generation.onnx_backend import INPUT_IDS, LOGITS, past_name, present_name
 
     layout, spec = describe_cache(model)
@@ -110,8 +110,7 @@ def embed_metadata(path: Path, metadata: dict) -> None:
 
 def validate_onnx(path: Path, model: Any, codec: Any, tolerance: float = TOLERANCE, threads: int | None = None):
     """Run ``path`` with :class:`OnnxBackend` on real sequences; return an ``ArtifactCheck``."""
-    from midiforge.exporters.validation import check_artifact
-
+    from midiforge.exporting.validation import check_artifact
     from midiforge.generation.onnx_backend import OnnxBackend
 
     backend = OnnxBackend(path, threads=threads)
@@ -168,10 +167,11 @@ def quantize_int8(path: Path) -> None:
 def export_onnx(loaded: Any, out: Path, opset: int = OPSET, tolerance: float | None = None,
                 checkpoint: Path | None = None, attention: str = "auto", quantize: str = "none"):
     """Export a loaded checkpoint to ``out`` (+ ``out.json``), validate it, return an ``ExportReport``."""
-    from midiforge.exporters.common import ExportReport, export_metadata, write_sidecar
+    from midiforge.exporters.common import export_metadata, write_sidecar
 
     from midiforge.atomic import atomic_path
     from midiforge.errors import MidiforgeError
+    from midiforge.exporting.report import ExportReport
 
     if quantize not in QUANTIZE:
         raise MidiforgeError(f"quantize must be one of {', '.join(QUANTIZE)}, not '{quantize}'")
@@ -204,7 +204,7 @@ class OnnxExporter:
     backend: str = "onnx"  # declared capability: midiforge's onnx generation backend runs these files
 
     def export(self, checkpoint: Path | None, out: Path, **options: Any):
-        from midiforge.exporters.common import check_options, load_for_export, shipped_name
+        from midiforge.exporting.checkpoint import check_options, load_for_export, shipped_name
 
         check_options(options, {"opset", "tolerance", "attention", "quantize"}, self.name)
         loaded = load_for_export(checkpoint)

@@ -39,7 +39,7 @@ _API = {
     "generate_live": "midiforge.live",
     "infill": "midiforge.generation.infill",
     "vary": "midiforge.generation.infill",
-    "export_model": "midiforge.exporters.api",
+    "export_model": "midiforge.exporting.api",
     "evaluate": "midiforge.evaluation",
     "perplexity": "midiforge.evaluation",
     "run_pipeline": "midiforge.pipeline",

@@ -9,8 +9,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from midiforge.exporters.api import export_model
 from midiforge.exporters.mil_eval import MilEvaluator, load_program
+
+from midiforge.exporting.api import export_model
 
 ct = pytest.importorskip("coremltools")
 logging.getLogger("coremltools").setLevel(logging.ERROR)

@@ -10,10 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from midiforge.exporters.api import export_model
 
 from midiforge.cli import cli
 from midiforge.cli.common import run_cli
+from midiforge.exporting.api import export_model
 from midiforge.generation.onnx_backend import OnnxBackend
 
 
@@ -143,7 +143,9 @@ def test_metadata_has_the_client_contract_and_no_machine_paths(tiny_checkpoint):
     """What an onnxruntime-only client needs (docs/export.md), the trained window, no absolute paths."""
     from types import SimpleNamespace
 
-    from midiforge.exporters.common import export_metadata, load_for_export
+    from midiforge.exporters.common import export_metadata
+
+    from midiforge.exporting.checkpoint import load_for_export
 
     loaded = load_for_export(tiny_checkpoint)
     training = {"data": ["/home/someone/data/chorales"], "config": {"seq_len": 256, "out": "/home/someone/runs/x"}}
@@ -205,9 +207,8 @@ def test_export_option_errors_are_one_line(tiny_lstm_checkpoint, tiny_checkpoint
 
 def test_int8_weights_keep_the_default_models_greedy_tokens(tmp_path):
     """Parity of the quantized export: the shipped model decodes the same 48 greedy tokens."""
-    from midiforge.exporters.validation import _prefix
-
     from midiforge.data.codec import Codec
+    from midiforge.exporting.validation import _prefix
 
     fp32 = export_model("onnx", None, tmp_path / "fp32.onnx")
     int8 = export_model("onnx", None, tmp_path / "int8.onnx", quantize="int8")

@@ -25,7 +25,7 @@ def test_generate_help_imports_nothing_heavy():
 
 
 def test_generating_from_an_onnx_model_does_not_import_torch(tiny_checkpoint, tmp_path):
-    from midiforge.exporters.api import export_model
+    from midiforge.exporting.api import export_model
 
     onnx_path = tmp_path / "tiny.onnx"
     assert export_model("onnx", tiny_checkpoint, onnx_path).passed

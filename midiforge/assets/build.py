@@ -23,7 +23,7 @@ ASSETS = Path(__file__).resolve().parent
 
 def build(checkpoint: Path | None = None, out_dir: Path = ASSETS) -> list[Path]:
     """Export ``checkpoint`` into ``out_dir/default.onnx`` + ``default.json``; return the two paths."""
-    from midiforge.exporters.api import export_model
+    from midiforge.exporting.api import export_model
     from midiforge.generation.engine import DEFAULT_MODEL_NAME, DEFAULT_ONNX_NAME, file_digest
 
     checkpoint = Path(checkpoint or ASSETS / DEFAULT_MODEL_NAME)

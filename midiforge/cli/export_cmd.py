@@ -66,7 +66,7 @@ def command(format: str, checkpoint: Path | None, out: Path | None, options: tup
     the whole-sequence pass and for one incremental step; the command fails (exit 1) when they
     differ by more than the stated tolerance, and then writes nothing (a file already at -o is kept).
     """
-    from midiforge.exporters.api import export_model
+    from midiforge.exporting.api import export_model
 
     if format not in registry().names("exporter"):
         raise MidiforgeError(f"unknown export format '{format}' (available: {', '.join(registry().names('exporter'))})")

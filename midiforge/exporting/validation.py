@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from midiforge.exporters.common import DEVICE
+
+from midiforge.exporting.checkpoint import DEVICE
 
 #: runner(prefix [B, P], next_ids [B, 1]) -> (logits [B, P, V] of the prefix, logits [B, V] of the next token)
 Runner = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -75,8 +76,8 @@ def compare(runner: Runner, reference: tuple[np.ndarray, np.ndarray], ids: np.nd
 def check_artifact(path: Any, runner: Runner, model: Any, codec: Any, tolerance: float, note: str,
                    **ids_options: Any) -> Any:
     """Compare an exported artifact (driven by ``runner``) with the PyTorch model on real token
-    sequences and return its :class:`~midiforge.exporters.common.ArtifactCheck`."""
-    from midiforge.exporters.common import ArtifactCheck, path_size
+    sequences and return its :class:`~midiforge.exporting.report.ArtifactCheck`."""
+    from midiforge.exporting.report import ArtifactCheck, path_size
 
     ids = validation_ids(model, codec, **ids_options)
     agreement = compare(runner, reference_logits(model, ids), ids)

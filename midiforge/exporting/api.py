@@ -1,4 +1,8 @@
-"""``export_model``: the Python entry point behind ``midiforge export`` (usable from notebooks)."""
+"""``export_model``: the Python entry point behind ``midiforge export`` (usable from notebooks).
+
+It drives any exporter plugin the same way: the exporter writes into a staging folder and
+validates what it wrote; only a model that passed is published.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from midiforge.errors import MidiforgeError
 
 
 def default_output(exporter: Any, checkpoint: Path | None) -> Path:
-    from midiforge.exporters.common import shipped_name
+    from midiforge.exporting.checkpoint import shipped_name
 
     stem = Path(checkpoint or shipped_name()).stem
     return Path(stem + exporter.suffix)
@@ -61,7 +65,7 @@ def _publish(report: Any, stage: Path, dest: Path) -> None:
 def export_model(format: str, checkpoint: str | Path | None = None, out: str | Path | None = None, **options: Any):
     """Export ``checkpoint`` (default: the shipped model) with the exporter plugin named ``format``.
 
-    Returns the exporter's ``ExportReport``; ``report.passed`` tells whether the exported model
+    Returns the exporter's :class:`~midiforge.exporting.report.ExportReport`; ``report.passed`` tells whether the exported model
     reproduced the PyTorch logits within ``report.tolerance``. The exporter writes into a staging
     folder and only a model that passed is moved to ``out``: a failed export (or one that raised)
     leaves nothing behind, and whatever was at ``out`` before is kept (``report.written`` is False).
