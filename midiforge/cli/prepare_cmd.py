@@ -10,6 +10,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from midiforge.cli.common import console, progress
+from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.data.prepare import PrepareOptions, PrepareSummary, prepare_dataset
 from midiforge.errors import MidiforgeError
 
@@ -79,30 +80,17 @@ def print_summary(summary: PrepareSummary) -> None:
     help="Dataset folder [default: datasets/<corpus or folder name>].",
 )
 @click.option("--limit", type=int, help="Use only the first N files of the corpus (folk has ~11,500 tunes).")
-@click.option("--tokenizer", default="remi", show_default=True, help="Tokenizer plugin (see `midiforge plugins`; it must produce REMI-style Bar/Position tokens).")
-@click.option("--max-seq-len", default=512, show_default=True, help="Maximum tokens per training example.")
+@dataclass_options(PrepareOptions, "tokenizer", "max_seq_len")
 @click.option(
     "--transpose",
     "transpose",
-    default="-5:6",
+    default=f"{PrepareOptions.transpose_low}:{PrepareOptions.transpose_high}",
     show_default=True,
     help="Transposition range LOW:HIGH in semitones (0:0 = none).",
 )
-@click.option(
-    "--infill-prob",
-    default=0.25,
-    show_default=True,
-    help="Share of segments that also yield an infilling example.",
-)
-@click.option(
-    "--val-fraction",
-    default=0.05,
-    show_default=True,
-    help="Share of files (not segments) held out for validation.",
-)
-@click.option("--seed", default=0, show_default=True, help="Seed for the split and infilling choices.")
+@dataclass_options(PrepareOptions, "infill_prob", "val_fraction", "seed")
 @click.option("--workers", default=2, show_default=True, help="Worker processes.")
-@click.option("--max-file-mb", default=8.0, show_default=True, help="Skip files larger than this.")
+@dataclass_options(PrepareOptions, "max_file_mb")
 @click.option("--tokenizer-param", "tokenizer_params", multiple=True, metavar="KEY=VALUE",
               help="Tokenizer (MidiTok) parameter, e.g. use_velocities=false; saved with the dataset's codec.")
 def command(

@@ -14,66 +14,9 @@ import click
 from rich.table import Table
 
 from midiforge.cli.common import console
+from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.errors import MidiforgeError
-from midiforge.training.config import build_config, field_defaults, read_config_file, read_recipe
-
-DEFAULTS = field_defaults()
-
-#: option flags (space-separated) -> (TrainConfig field, click type, help)
-OPTIONS: list[tuple[str, str, Any, str]] = [
-    ("--model", "model", str, "Model plugin (see `midiforge plugins`)."),
-    ("-o --out", "out", click.Path(), "Output folder (checkpoints, metrics, plots, samples)."),
-    ("--epochs", "epochs", int, "Passes over the training split."),
-    ("--max-steps", "max_steps", int, "Stop after N optimizer steps (0 = no limit)."),
-    ("--max-minutes", "max_minutes", float, "Stop after this much wall time (0 = no limit)."),
-    ("--batch-size", "batch_size", int, "Sequences per micro-batch (per process)."),
-    ("--seq-len", "seq_len", int, "Training window length in tokens."),
-    ("--lr", "lr", float, "Peak learning rate (AdamW)."),
-    ("--min-lr-ratio", "min_lr_ratio", float, "Cosine decay ends at lr x this."),
-    ("--warmup-steps", "warmup_steps", int, "Linear warm-up steps."),
-    ("--weight-decay", "weight_decay", float, "AdamW weight decay (matrices only)."),
-    ("--grad-clip", "grad_clip", float, "Max gradient norm (0 = off)."),
-    ("--accumulate", "accumulate", int, "Micro-batches per optimizer step (gradient accumulation)."),
-    ("--eval-interval", "eval_interval", int, "Validate every N steps (0 = once per epoch)."),
-    (
-        "--checkpoint-interval",
-        "checkpoint_interval",
-        int,
-        "Write last.* every N steps (0 = at each validation).",
-    ),
-    (
-        "--checkpoint-minutes",
-        "checkpoint_minutes",
-        float,
-        "Also write last.* (resumable) after this many minutes (0 = off).",
-    ),
-    ("--log-interval", "log_interval", int, "Metrics row every N steps."),
-    ("--sample-interval", "sample_interval", int, "Write samples/step_N.mid every N steps (0 = off)."),
-    ("--sample-tokens", "sample_tokens", int, "Tokens per sample."),
-    ("--patience", "patience", int, "Early stopping: validations without improvement (0 = off)."),
-    ("--max-val-batches", "max_val_batches", int, "Cap validation batches (0 = whole split)."),
-    (
-        "--init-from",
-        "init_from",
-        str,
-        "Start from this checkpoint's weights ('default' = the shipped model); a bigger model of the "
-        "same kind is grown from a smaller one.",
-    ),
-    ("--seed", "seed", int, "Random seed (runs are deterministic on CPU)."),
-    ("--device", "device", str, "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps."),
-    (
-        "--precision",
-        "precision",
-        click.Choice(["auto", "fp32", "bf16"]),
-        "auto = bf16 autocast on CUDA when supported.",
-    ),
-    (
-        "--save-dtype",
-        "save_dtype",
-        click.Choice(["float32", "float16", "bfloat16"]),
-        "dtype of best.safetensors.",
-    ),
-]
+from midiforge.training.config import TrainConfig, build_config, read_config_file, read_recipe
 
 
 def _parse_value(text: str) -> Any:
@@ -94,12 +37,10 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-def _add_options(func):
-    for flags, name, kind, text in reversed(OPTIONS):
-        func = click.option(*flags.split(), name, type=kind, default=None, help=f"{text} [default: {DEFAULTS[name]}]")(
-            func
-        )
-    return func
+def model_opt_option(fn):
+    """``--model-opt KEY=VALUE`` (repeatable), read with :func:`parse_model_options`."""
+    return click.option("--model-opt", "model_opts", multiple=True, metavar="KEY=VALUE",
+                        help="Model option, e.g. d_model=256 or positional=relative (repeatable).")(fn)
 
 
 @click.command("train")
@@ -122,13 +63,7 @@ def _add_options(func):
     default=None,
     help="Shipped recipe (e.g. 'default') or a recipe file; other options override it.",
 )
-@click.option(
-    "--model-opt",
-    "model_opts",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Model option, e.g. d_model=256 or positional=relative (repeatable).",
-)
+@model_opt_option
 @click.option(
     "--resume",
     is_flag=True,
@@ -136,7 +71,7 @@ def _add_options(func):
     help="Insist on continuing from OUT/last.state.pt (re-running into a run folder continues it anyway).",
 )
 @click.option("--no-progress", is_flag=True, default=False, help="No progress bar (for logs).")
-@_add_options
+@dataclass_options(TrainConfig, layered=True)
 def command(data, config_file, recipe, model_opts, resume, no_progress, **flags) -> None:
     """Train a model on datasets made by `midiforge prepare`.
 
