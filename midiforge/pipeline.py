@@ -20,13 +20,13 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from midiforge import atomic, contracts
 from midiforge.errors import MidiforgeError
+from midiforge.terminal import stage_progress
 from midiforge.training.config import TrainConfig
 
 STAGES = ("analyze", "prepare", "train", "generate", "evaluate")
@@ -173,17 +173,6 @@ class Pipeline:
         if task is not None:
             self.progress.update(task, **fields)
 
-    def _stage_progress(self, labels: dict[str, str]) -> Callable[[str, int, int], None]:
-        """A ``progress(stage, done, total)`` callback (analyze/prepare style) that draws one bar per stage."""
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = self._add_task(labels.get(stage, stage), total=total)
-            self._update(tasks[stage], completed=done, total=total)
-
-        return update
-
     # ------------------------------------------------------------------ running
 
     def folder(self, stage: str) -> Path:
@@ -298,10 +287,9 @@ class Pipeline:
     def _analyze(self) -> tuple[dict, dict]:
         from midiforge.data.analyze import analyze
 
-        labels = {"convert": "converting corpus", "analyze": "analysing"}
         report = analyze(
             self.opt.path, self.opt.corpus, out=self.folder("analyze"), limit=self.opt.limit,
-            workers=self.opt.workers, progress=self._stage_progress(labels), overwrite=True,
+            workers=self.opt.workers, progress=stage_progress(self.progress), overwrite=True,
         )
         s = report.summary
         if not s["ok"]:
@@ -318,7 +306,7 @@ class Pipeline:
         result = prepare_dataset(
             self.folder("prepare"), path=self.opt.path, corpus=self.opt.corpus, options=options,
             limit=self.opt.limit, workers=self.opt.workers,
-            progress=self._stage_progress({"convert": "converting corpus", "tokenize": "tokenizing"}),
+            progress=stage_progress(self.progress),
         )
         if not result.sequences["train"]:
             raise MidiforgeError(f"preparation gave no training sequences ({result.skip_reasons})")

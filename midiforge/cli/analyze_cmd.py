@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console, progress
-from midiforge.cli.prepare_cmd import stage_updater
+from midiforge.cli.common import console, err_console, progress, stage_progress
 from midiforge.data.analyze import AnalysisReport, analyze
 from midiforge.data.midi_io import DEFAULT_MAX_MB, LoadLimits
 from midiforge.errors import MidiforgeError
@@ -93,14 +92,13 @@ def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json, o
         name = corpus if corpus else Path(path).resolve().name
         out = Path("analysis") / name
     with progress(transient=as_json) as bar:
-        update = stage_updater(bar, {"convert": "converting corpus", "analyze": "analyzing"})
         report = analyze(
             path,
             corpus,
             out=out,
             limit=limit,
             workers=workers,
-            progress=update,
+            progress=stage_progress(bar),
             limits=LoadLimits(max_mb=max_file_mb),
             overwrite=overwrite,
         )

@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, progress
+from midiforge.cli.common import console, model_opt_option, parse_key_values, progress
 from midiforge.cli.dataclass_options import dataclass_options
-from midiforge.cli.train_cmd import model_opt_option, parse_model_options
 from midiforge.pipeline import STAGES, PipelineResult, StageOutcome
 from midiforge.training.config import TrainConfig, build_config
 
@@ -112,7 +111,7 @@ def command(source, corpus, limit, out, model_opts, style, n_clips, bars, backen
     from midiforge.pipeline import PipelineOptions, run_pipeline
 
     given = {k: v for k, v in training.items() if v is not None}
-    given["model_config"] = parse_model_options(model_opts)
+    given["model_config"] = parse_key_values(model_opts, "--model-opt")
     options = PipelineOptions(
         path=source, corpus=corpus, out=out, limit=limit, training=build_config(given), style=style,
         n_clips=n_clips, bars=bars, backend=backend, seed=seed, workers=workers, until=until, force=force,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from midiforge.cli.common import console, progress
+from midiforge.cli.common import console, parse_key_values, progress, stage_progress
 from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.data.prepare import PrepareOptions, PrepareSummary, prepare_dataset
 from midiforge.errors import MidiforgeError
@@ -29,18 +27,6 @@ def _check_tokenizer(name: str, params: dict) -> None:
     from midiforge.generation.grammar import check_tokenizer
 
     check_tokenizer(Codec(name, params))
-
-
-def stage_updater(bar: Progress, labels: dict[str, str]) -> Callable[[str, int, int], None]:
-    """A ``progress(stage, done, total)`` callback showing one bar per stage."""
-    tasks: dict[str, TaskID] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(labels.get(stage, stage), total=total, info="")
-        bar.update(tasks[stage], completed=done, total=total)
-
-    return update
 
 
 def print_summary(summary: PrepareSummary) -> None:
@@ -117,11 +103,9 @@ def command(
         raise MidiforgeError("give PATH or --path, not both")
     path = path or corpus_path
     low, high = _transpose_range(transpose)
-    from midiforge.cli.export_cmd import parse_option
-
     options = PrepareOptions(
         tokenizer=tokenizer,
-        tokenizer_params=dict(parse_option(text) for text in tokenizer_params),
+        tokenizer_params=parse_key_values(tokenizer_params, "--tokenizer-param"),
         max_seq_len=max_seq_len,
         transpose_low=low,
         transpose_high=high,
@@ -135,8 +119,7 @@ def command(
         name = corpus if corpus and path is None else (Path(path).resolve().name if path else "dataset")
         out = Path("datasets") / (f"{name}-{limit}" if limit else name)
     with progress() as bar:
-        update = stage_updater(bar, {"convert": "converting corpus", "tokenize": "tokenizing"})
         summary = prepare_dataset(
-            out, path=path, corpus=corpus, options=options, limit=limit, workers=workers, progress=update
+            out, path=path, corpus=corpus, options=options, limit=limit, workers=workers, progress=stage_progress(bar)
         )
     print_summary(summary)

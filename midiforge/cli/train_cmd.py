@@ -6,41 +6,14 @@ Under ``torchrun --nproc_per_node N $(which midiforge) train ...`` the processes
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console
+from midiforge.cli.common import console, model_opt_option, parse_key_values
 from midiforge.cli.dataclass_options import dataclass_options
-from midiforge.errors import MidiforgeError
 from midiforge.training.config import TrainConfig, build_config, read_config_file, read_recipe
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_model_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``("d_model=256", "positional=relative")`` -> ``{"d_model": 256, "positional": "relative"}``."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise MidiforgeError(f"--model-opt wants KEY=VALUE, got '{pair}'")
-        options[key.strip()] = _parse_value(value.strip())
-    return options
-
-
-def model_opt_option(fn):
-    """``--model-opt KEY=VALUE`` (repeatable), read with :func:`parse_model_options`."""
-    return click.option("--model-opt", "model_opts", multiple=True, metavar="KEY=VALUE",
-                        help="Model option, e.g. d_model=256 or positional=relative (repeatable).")(fn)
 
 
 @click.command("train")
@@ -88,7 +61,7 @@ def command(data, config_file, recipe, model_opts, resume, no_progress, **flags)
     if data:
         given["data"] = list(data)
     if model_opts:
-        given["model_config"] = parse_model_options(model_opts)
+        given["model_config"] = parse_key_values(model_opts, "--model-opt")
     if resume:
         given["resume"] = True
     if no_progress:
