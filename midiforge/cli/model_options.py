@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from midiforge.cli.dataclass_options import dataclass_options
@@ -28,6 +30,21 @@ def model_options(fn):
                       help="Inference runtime (auto = the fastest available).")(fn)
     return click.option("--model", default=None,
                         help="Checkpoint (.safetensors) or exported model (.onnx); default: the shipped model.")(fn)
+
+
+def rewrite_options(track_help: str, out_help: str):
+    """The options after SONG's own of every command that rewrites a SONG (infill, vary): ``--track``,
+    ``--out``, ``--overwrite``, the sampling options, ``--model`` and ``--backend``."""
+    def decorate(fn):
+        for option in (model_options, sampling_options, overwrite_option,
+                       click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                                    help=out_help),
+                       click.option("--track", default="full", show_default=True,
+                                    type=click.Choice(["full", "melody", "chords", "bass"]), help=track_help)):
+            fn = option(fn)
+        return fn
+
+    return decorate
 
 
 def overwrite_option(fn):
