@@ -403,7 +403,7 @@ class _Progress:
                 TransferSpeedColumn,
             )
 
-            from midiforge.cli.common import err_console
+            from midiforge.terminal import err_console
 
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),

@@ -7,7 +7,8 @@ stage and everything after it, and a re-run skips whatever is already done. An i
 training continues from the trainer's ``last.state.pt`` (see docs/training.md).
 
 >>> from midiforge.pipeline import PipelineOptions, run_pipeline
->>> result = run_pipeline(PipelineOptions(path="my_midi", epochs=20))
+>>> from midiforge.training import TrainConfig
+>>> result = run_pipeline(PipelineOptions(path="my_midi", training=TrainConfig(epochs=20)))
 >>> result.stage("train").summary["best_val_loss"]
 """
 
@@ -19,13 +20,14 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from midiforge import atomic, contracts
 from midiforge.errors import MidiforgeError
+from midiforge.terminal import stage_progress
+from midiforge.training.config import TrainConfig
 
 STAGES = ("analyze", "prepare", "train", "generate", "evaluate")
 FOLDERS = {
@@ -43,6 +45,7 @@ TOKENS_PER_BAR = 160
 PREFIX_TOKENS = 16
 GENERATION_CONTEXT = 8 * TOKENS_PER_BAR + PREFIX_TOKENS
 MAX_REFERENCE_FILES = 200
+DEFAULT_TRAINING = TrainConfig()
 
 
 @dataclass
@@ -53,16 +56,9 @@ class PipelineOptions:
     corpus: str | None = None  # ... or a registered corpus name
     out: str | Path = "midiforge-pipeline"
     limit: int | None = None  # first N files of the source
-    # training
-    model: str = "music-transformer"
-    model_config: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 10
-    max_steps: int = 0
-    max_minutes: float = 0.0
-    batch_size: int = 16
-    seq_len: int = 512
-    lr: float | None = None  # None: the trainer's default
-    device: str = "auto"
+    #: the model, its options, the training limits and hyperparameters; the pipeline sets ``data``,
+    #: ``out``, ``seed``, ``resume`` and ``progress`` itself
+    training: TrainConfig = field(default_factory=TrainConfig)
     # generation
     style: str = "melody"
     n_clips: int = 4
@@ -79,12 +75,11 @@ class PipelineOptions:
             raise MidiforgeError("give SOURCE (a folder of MIDI files) or --corpus NAME, not both or neither")
         if self.path is not None and not Path(self.path).expanduser().exists():
             raise MidiforgeError(f"source {self.path} not found")
+        t = self.training  # TrainConfig checked the rest when it was made
         checks = [
-            (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
-            (self.max_steps >= 0, "--max-steps must be >= 0"),
-            (self.max_minutes >= 0, "--max-minutes must be >= 0"),
-            (self.batch_size >= 1, "--batch-size must be at least 1"),
-            (self.seq_len >= 32, f"--seq-len must be at least 32, got {self.seq_len}"),
+            (t.max_steps >= 0, "--max-steps must be >= 0"),
+            (t.max_minutes >= 0, "--max-minutes must be >= 0"),
+            (t.seq_len >= 32, f"--seq-len must be at least 32, got {t.seq_len}"),
             (self.n_clips >= 1, "--n-clips must be at least 1"),
             (self.bars >= 1, "--bars must be at least 1"),
             (self.workers >= 1, "--workers must be at least 1"),
@@ -94,7 +89,7 @@ class PipelineOptions:
         for ok, message in checks:
             if not ok:
                 raise MidiforgeError(message)
-        contracts.model(self.model)
+        contracts.model(t.model)
         contracts.style(self.style)
 
 
@@ -178,17 +173,6 @@ class Pipeline:
         if task is not None:
             self.progress.update(task, **fields)
 
-    def _stage_progress(self, labels: dict[str, str]) -> Callable[[str, int, int], None]:
-        """A ``progress(stage, done, total)`` callback (analyze/prepare style) that draws one bar per stage."""
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = self._add_task(labels.get(stage, stage), total=total)
-            self._update(tasks[stage], completed=done, total=total)
-
-        return update
-
     # ------------------------------------------------------------------ running
 
     def folder(self, stage: str) -> Path:
@@ -256,14 +240,14 @@ class Pipeline:
         return {"path": str(Path(self.opt.path).expanduser().resolve()), "files": digest(files)}
 
     def _stage_options(self, stage: str) -> dict[str, Any]:
-        o = self.opt
+        o, t = self.opt, self.opt.training
         if stage == "analyze":
             return {"source": self.source_key}
         if stage == "prepare":
-            return {"source": self.source_key, "seq_len": o.seq_len, "seed": o.seed}
+            return {"source": self.source_key, "seq_len": t.seq_len, "seed": o.seed}
         if stage == "train":
             return dict(
-                self._resume_options(), epochs=o.epochs, max_steps=o.max_steps, max_minutes=o.max_minutes
+                self._resume_options(), epochs=t.epochs, max_steps=t.max_steps, max_minutes=t.max_minutes
             )
         if stage == "generate":
             return {"style": o.style, "n_clips": o.n_clips, "bars": o.bars, "seed": o.seed}
@@ -271,9 +255,11 @@ class Pipeline:
 
     def _resume_options(self) -> dict[str, Any]:
         """Training options a resumed run must share (the limits may grow between runs)."""
-        o = self.opt
-        return {"model": o.model, "model_config": self.model_config(), "batch_size": o.batch_size,
-                "seq_len": o.seq_len, "lr": o.lr, "seed": o.seed}
+        t = self.opt.training
+        # the default rate is recorded as None, as before TrainConfig held these options: runs stay done
+        lr = None if t.lr == DEFAULT_TRAINING.lr else t.lr
+        return {"model": t.model, "model_config": self.model_config(), "batch_size": t.batch_size,
+                "seq_len": t.seq_len, "lr": lr, "seed": self.opt.seed}
 
     def fingerprint(self, stage: str) -> str:
         if stage not in self.fingerprints:
@@ -292,8 +278,8 @@ class Pipeline:
     def model_config(self) -> dict[str, Any]:
         """Model options, with a context long enough for 8-bar clips (not tied to ``--bars``, so
         asking for other clips never retrains)."""
-        config = dict(self.opt.model_config)
-        config.setdefault("max_seq_len", max(self.opt.seq_len, GENERATION_CONTEXT))
+        config = dict(self.opt.training.model_config)
+        config.setdefault("max_seq_len", max(self.opt.training.seq_len, GENERATION_CONTEXT))
         return config
 
     # ------------------------------------------------------------------ stages
@@ -301,10 +287,9 @@ class Pipeline:
     def _analyze(self) -> tuple[dict, dict]:
         from midiforge.data.analyze import analyze
 
-        labels = {"convert": "converting corpus", "analyze": "analysing"}
         report = analyze(
             self.opt.path, self.opt.corpus, out=self.folder("analyze"), limit=self.opt.limit,
-            workers=self.opt.workers, progress=self._stage_progress(labels), overwrite=True,
+            workers=self.opt.workers, progress=stage_progress(self.progress), overwrite=True,
         )
         s = report.summary
         if not s["ok"]:
@@ -316,12 +301,12 @@ class Pipeline:
         from midiforge.data.prepare import PrepareOptions, prepare_dataset
 
         options = PrepareOptions(
-            max_seq_len=self.opt.seq_len + 1, seed=self.opt.seed
+            max_seq_len=self.opt.training.seq_len + 1, seed=self.opt.seed
         )  # one window per sequence
         result = prepare_dataset(
             self.folder("prepare"), path=self.opt.path, corpus=self.opt.corpus, options=options,
             limit=self.opt.limit, workers=self.opt.workers,
-            progress=self._stage_progress({"convert": "converting corpus", "tokenize": "tokenizing"}),
+            progress=stage_progress(self.progress),
         )
         if not result.sequences["train"]:
             raise MidiforgeError(f"preparation gave no training sequences ({result.skip_reasons})")
@@ -332,7 +317,7 @@ class Pipeline:
         return summary, {"dataset": str(self.folder("prepare"))}
 
     def _train(self) -> tuple[dict, dict]:
-        from midiforge.training import build_config, train
+        from midiforge.training import train
 
         model_dir = self.folder("train")
         resume = (
@@ -342,13 +327,10 @@ class Pipeline:
         )
         if not resume:
             shutil.rmtree(model_dir, ignore_errors=True)
-        given = {"model": self.opt.model, "model_config": self.model_config(), "data": [str(self.folder("prepare"))],
-                 "out": str(model_dir), "batch_size": self.opt.batch_size, "seq_len": self.opt.seq_len,
-                 "epochs": self.opt.epochs, "max_steps": self.opt.max_steps, "max_minutes": self.opt.max_minutes,
-                 "seed": self.opt.seed, "device": self.opt.device, "progress": False, "resume": resume}
-        if self.opt.lr is not None:
-            given["lr"] = self.opt.lr
-        config = build_config(given)
+        config = self.opt.training.replace(
+            model_config=self.model_config(), data=[str(self.folder("prepare"))], out=str(model_dir),
+            seed=self.opt.seed, progress=False, resume=resume,
+        )
         task = self._add_task("training", total=self._expected_steps())
 
         def on_step(step: int, info: dict[str, Any]) -> None:
@@ -366,8 +348,9 @@ class Pipeline:
         sequences = self.state.get("prepare").get("summary", {}).get("sequences", {}).get("train")
         if not sequences:
             return None
-        steps = self.opt.epochs * (sequences // self.opt.batch_size)
-        return min(steps, self.opt.max_steps) if self.opt.max_steps else steps
+        t = self.opt.training
+        steps = t.epochs * (sequences // t.batch_size)
+        return min(steps, t.max_steps) if t.max_steps else steps
 
     def _generate(self) -> tuple[dict, dict]:
         from midiforge.generation import SamplingConfig, StyleOptions, generate
@@ -381,7 +364,7 @@ class Pipeline:
         options = StyleOptions(n=self.opt.n_clips, bars=bars, sampling=SamplingConfig(seed=self.opt.seed))
         task = self._add_task(f"generating {self.opt.n_clips} x {self.opt.style}", total=None)
         backend = self.opt.backend
-        if backend == "auto" and not contracts.model_exportable(self.opt.model):
+        if backend == "auto" and not contracts.model_exportable(self.opt.training.model):
             backend = "torch"  # the model declares it cannot be exported (e.g. transformers models)
         result = generate(
             self.opt.style, options, out=self.folder("generate"), model=checkpoint, backend=backend
@@ -403,7 +386,7 @@ class Pipeline:
         checkpoint = self.state.get("train")["outputs"]["checkpoint"]
         try:
             report.perplexity = perplexity(
-                checkpoint, dataset, seq_len=self.opt.seq_len, progress=self.progress
+                checkpoint, dataset, seq_len=self.opt.training.seq_len, progress=self.progress
             )
         except MidiforgeError as exc:  # e.g. a corpus too small to hold out a validation file
             report.perplexity = None

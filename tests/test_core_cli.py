@@ -289,3 +289,13 @@ def test_generate_summary_shows_whole_file_names(tiny_checkpoint, tmp_path):
     assert len(files) == 2
     for path in files:
         assert path.name in proc.stdout, proc.stdout
+
+
+def test_key_value_options_read_json_values_and_reject_a_missing_equals_sign():
+    from midiforge.cli.common import parse_key_values
+    from midiforge.errors import MidiforgeError
+
+    parsed = parse_key_values(("d-model=256", " positional = relative", "fused=true"), "--model-opt")
+    assert parsed == {"d_model": 256, "positional": "relative", "fused": True}
+    with pytest.raises(MidiforgeError, match="--option wants KEY=VALUE, got 'opset'"):
+        parse_key_values(("opset",), "--option")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from midiforge.cli import main
-from midiforge.data.analyze import analyze, polyphony
+from midiforge.data.analyze import analyze, onset_polyphony
 from midiforge.data.midi_io import LoadLimits
 from tests.helpers.midi_files import bad_folder
 
@@ -16,7 +16,7 @@ def test_polyphony_counts_sounding_notes_at_onsets() -> None:
 
     starts = np.array([0, 0, 0, 480, 960])
     ends = np.array([960, 960, 960, 960, 1440])
-    mean, peak = polyphony(starts, ends)
+    mean, peak = onset_polyphony(starts, ends)
     assert peak == 4 and mean == (3 + 4 + 1) / 3
 
 
@@ -34,7 +34,7 @@ def test_analyze_folder(tmp_path: Path) -> None:
     assert good["notes"] == 6 * (8 + 3 + 1) and good["tracks"] == 3 and good["programs"] == [0, 33, 81]
     assert good["duration_s"] == 6 * 4 * 60 / 96
     assert 36 <= good["pitch_min"] < good["pitch_max"] <= 79
-    assert good["polyphony_mean"] > 2 and good["polyphony_max"] == 5
+    assert good["onset_polyphony_mean"] > 2 and good["onset_polyphony_max"] == 5
     assert good["roles"] == {"melody": 1, "chords": 1, "bass": 1}
     assert good["key"] is not None
     assert report.summary["time_signatures"] == {"4/4": 3}

@@ -160,7 +160,7 @@ def test_infill_example_round_trips(codec: Codec, target: str) -> None:
     start = tokens.index("Infill_Start")
     assert tokens[start + 1] == f"Role_{target}"
     answer = example[start + 2 : -1]
-    _, answer_bars, _ = barlib.split_bars(codec, answer)
+    _, answer_bars, _ = barlib.partition_bars(codec, answer)
     assert len(answer_bars) == 2
     if target != "full":
         programs = {t for t in codec.tokens(answer) if t.startswith("Program_")}

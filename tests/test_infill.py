@@ -80,11 +80,11 @@ def test_vary_rewrites_a_share_of_bars_and_keeps_the_rest(engine, chorale):
         assert [n for n in _notes(old_t) if untouched(n)] == [n for n in _notes(new_t) if untouched(n)]
     assert any(_notes(a) != _notes(b) for a, b in zip(score.tracks, varied.tracks, strict=True))
     # Harmony kept: each rewritten bar sounds the chord the original bar carries (as the codec labels it).
-    from midiforge.data.bars import split_bars
+    from midiforge.data.bars import partition_bars
     from midiforge.music.chords import Chord
 
     codec = engine.codec
-    _, original_bars, _ = split_bars(codec, codec.encode(score, find_roles(score), role="full"))
+    _, original_bars, _ = partition_bars(codec, codec.encode(score, find_roles(score), role="full"))
     same = 0
     for bar, (a, b) in zip(bars, changed, strict=True):
         token = next(codec.token(t) for t in original_bars[bar - 1] if codec.type_of[t] == "Chord")

@@ -11,6 +11,7 @@ import torch
 from midiforge.cli import main
 from midiforge.errors import MidiforgeError
 from midiforge.pipeline import STAGES, PipelineOptions, run_pipeline
+from midiforge.training.config import TrainConfig
 
 TINY = ["--model-opt", "d_model=32", "--model-opt", "n_layers=1", "--model-opt", "n_heads=2"]
 
@@ -58,8 +59,8 @@ def test_stops_after_prepare_then_resumes_then_force_reruns(songs, tmp_path, cap
     assert 0 <= figures["mean_overlap_area"] <= 1
     assert "skipped" in printed and "pipeline finished" in printed
 
-    same = dict(path=songs, out=out, max_steps=4, seq_len=64, batch_size=4, style="melody", n_clips=2, bars=2,
-                backend="torch", workers=1, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
+    training = TrainConfig(max_steps=4, seq_len=64, batch_size=4, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
+    same = dict(path=songs, out=out, training=training, style="melody", n_clips=2, bars=2, backend="torch", workers=1)
     third = run_pipeline(PipelineOptions(**same))
     assert [s.status for s in third.stages] == ["skipped"] * 5  # nothing left to do
 
@@ -79,8 +80,8 @@ def test_interrupted_training_resumes_and_changed_limits_continue(songs, tmp_pat
     import midiforge.training as training
 
     out = tmp_path / "run"
-    options = dict(path=songs, out=out, max_steps=6, seq_len=64, batch_size=4, backend="torch", workers=1,
-                   n_clips=1, bars=2, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
+    config = TrainConfig(max_steps=6, seq_len=64, batch_size=4, model_config={"d_model": 32, "n_layers": 1, "n_heads": 2})
+    options = dict(path=songs, out=out, training=config, backend="torch", workers=1, n_clips=1, bars=2)
     real_train = training.train
 
     def crash_after_checkpoint(config, on_step=None):
@@ -107,7 +108,7 @@ def test_interrupted_training_resumes_and_changed_limits_continue(songs, tmp_pat
     assert max(steps) == 6
 
     longer = run_pipeline(
-        PipelineOptions(**{**options, "max_steps": 8}, until="train")
+        PipelineOptions(**{**options, "training": config.replace(max_steps=8)}, until="train")
     )  # more steps: continue
     assert longer.stage("train").status == "ran"
     assert longer.stage("train").summary["steps"] == 8 and longer.stage("train").summary["resumed"] is True

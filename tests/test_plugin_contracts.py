@@ -22,6 +22,7 @@ from torch import nn
 import midiforge
 from midiforge.cli import cli
 from midiforge.pipeline import PipelineOptions, run_pipeline
+from midiforge.training.config import TrainConfig
 
 # --- the plugins, as docs/plugins.md writes them -------------------------------------------
 
@@ -123,7 +124,7 @@ def corpus(songs, tmp_path_factory):
 def pipeline_run(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("pipeline")
     options = PipelineOptions(
-        corpus="docs-songs", out=out, model="tiny-gru", max_steps=3, seq_len=64, batch_size=4,
+        corpus="docs-songs", out=out, training=TrainConfig(model="tiny-gru", max_steps=3, seq_len=64, batch_size=4),
         style="melody", n_clips=2, bars=2, backend="auto", workers=1,
     )
     return out, run_pipeline(options)

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console, progress
-from midiforge.cli.prepare_cmd import stage_updater
+from midiforge.cli.common import console, err_console, progress, stage_progress
 from midiforge.data.analyze import AnalysisReport, analyze
 from midiforge.data.midi_io import DEFAULT_MAX_MB, LoadLimits
 from midiforge.errors import MidiforgeError
@@ -23,7 +22,7 @@ FILE_COLUMNS = (
     ("programs", "programs"),
     ("notes", "notes"),
     ("pitch", "pitch"),
-    ("polyphony_mean", "poly"),
+    ("onset_polyphony_mean", "poly"),
     ("key", "key"),
 )
 
@@ -52,7 +51,7 @@ def print_report(report: AnalysisReport, max_rows: int) -> None:
     summary.add_column("value", overflow="fold")
     summary.add_row("files", f"{s['files']:,} ({s['ok']:,} ok, {s['skipped']:,} skipped)")
     summary.add_row("notes / hours", f"{s['total_notes']:,} / {s['total_hours']:.2f}")
-    for key in ("tempo_bpm", "duration_s", "notes", "polyphony_mean"):
+    for key in ("tempo_bpm", "duration_s", "notes", "onset_polyphony_mean"):
         d = s[key]
         if d:
             summary.add_row(key, f"min {d['min']}  median {d['median']}  mean {d['mean']}  max {d['max']}")
@@ -84,7 +83,7 @@ def print_report(report: AnalysisReport, max_rows: int) -> None:
               help="Replace an earlier analysis in the folder (default: write to FOLDER-2, FOLDER-3, ...).")  # fmt: skip
 def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json, overwrite) -> None:
     """Per-file and summary statistics: tempo, meter, duration, tracks/programs, notes, pitch
-    range, polyphony and estimated key, plus a JSON report and PNG histograms."""
+    range, polyphony at note onsets and estimated key, plus a JSON report and PNG histograms."""
     if path is None and corpus is None:
         raise MidiforgeError("give a PATH to MIDI files or --corpus NAME")
     if workers < 1:
@@ -93,14 +92,13 @@ def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json, o
         name = corpus if corpus else Path(path).resolve().name
         out = Path("analysis") / name
     with progress(transient=as_json) as bar:
-        update = stage_updater(bar, {"convert": "converting corpus", "analyze": "analyzing"})
         report = analyze(
             path,
             corpus,
             out=out,
             limit=limit,
             workers=workers,
-            progress=update,
+            progress=stage_progress(bar),
             limits=LoadLimits(max_mb=max_file_mb),
             overwrite=overwrite,
         )

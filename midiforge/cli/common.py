@@ -1,49 +1,43 @@
-"""Shared CLI helpers: one console, one-line errors, progress bars."""
+"""Shared CLI helpers: one-line errors, ``KEY=VALUE`` options, and the terminal (``midiforge.terminal``)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from midiforge.errors import MidiforgeError
+from midiforge.terminal import console, err_console, progress, stage_progress
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-class _Progress(Progress):
-    """A run that fails ends with its one-line error, not with a stale progress bar above it."""
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.live.transient = True
-        super().__exit__(exc_type, exc, tb)
+__all__ = ["console", "err_console", "model_opt_option", "parse_key_values", "progress", "run_cli",
+           "stage_progress"]
 
 
-def progress(transient: bool = False) -> Progress:
-    """A rich progress bar in midiforge's house style."""
-    return _Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=transient,
-    )
+def parse_key_values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    """``("d_model=256", "positional=relative")`` -> ``{"d_model": 256, "positional": "relative"}``:
+    each value read as JSON when it parses (numbers, true/false), else kept as text; ``-`` in a key
+    reads as ``_``. ``option`` names the flag in the one-line error."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key, value = key.strip().replace("-", "_"), value.strip()
+        if not sep or not key:
+            raise MidiforgeError(f"{option} wants KEY=VALUE, got '{pair}'")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+def model_opt_option(fn):
+    """``--model-opt KEY=VALUE`` (repeatable; read with ``parse_key_values(..., "--model-opt")``)."""
+    return click.option("--model-opt", "model_opts", multiple=True, metavar="KEY=VALUE",
+                        help="Model option, e.g. d_model=256 or positional=relative (repeatable).")(fn)
 
 
 def _wants_debug(argv: list[str]) -> bool:

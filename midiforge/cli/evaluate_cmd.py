@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from midiforge.cli.common import console, progress
+from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.errors import MidiforgeError
+from midiforge.evaluation.report import EvaluationSettings
 
 
 @click.command("evaluate")
@@ -32,29 +34,7 @@ from midiforge.errors import MidiforgeError
     default=Path("evaluation"),
     help="Folder for report.json and distributions.png.",
 )
-@click.option(
-    "--ngram",
-    "ngram_notes",
-    type=click.IntRange(2, 64),
-    default=8,
-    help="Notes per n-gram for the overlap share.",
-)
-@click.option(
-    "--copy-threshold",
-    type=click.IntRange(2),
-    default=16,
-    help="A generated file that shares a passage of this many notes with the training data is flagged as copied.",
-)
-@click.option(
-    "--max-pairs", type=click.IntRange(10), default=5000, help="Distances per KDE (seeded subsample above)."
-)
-@click.option(
-    "--max-reference-files",
-    type=click.IntRange(2),
-    default=None,
-    help="Use a seeded sample of the reference set.",
-)
-@click.option("--seed", type=int, default=0, help="Seed for every subsample (results are deterministic).")
+@dataclass_options(EvaluationSettings, "ngram_notes", "copy_threshold_notes", "max_pairs", "max_reference_files", "seed")
 @click.option(
     "--perplexity",
     "checkpoint",
@@ -78,11 +58,6 @@ def command(
     reference: str | None,
     training: str | None,
     out: Path,
-    ngram_notes: int,
-    copy_threshold: int,
-    max_pairs: int,
-    max_reference_files: int | None,
-    seed: int,
     checkpoint: Path | None,
     data: str | None,
     seq_len: int | None,
@@ -90,6 +65,7 @@ def command(
     device: str,
     plot: bool,
     as_json: bool,
+    **settings: int | None,
 ) -> None:
     """Evaluate GENERATED MIDI (a folder or file; DATASET:val for real held-out music) against real music.
 
@@ -101,7 +77,6 @@ def command(
     """
     from midiforge.evaluation import (
         EvaluationReport,
-        EvaluationSettings,
         evaluate,
         perplexity,
         render,
@@ -116,10 +91,9 @@ def command(
         raise MidiforgeError("--reference CORPUS|DIR is required to evaluate GENERATED")
     if (checkpoint is None) != (data is None):
         raise MidiforgeError("--perplexity CHECKPOINT and --data DATA go together")
-    settings = EvaluationSettings(ngram_notes, copy_threshold, max_pairs, seed, max_reference_files)
     with progress(transient=True) as bar:
         report = (
-            evaluate(generated, reference, training=training, settings=settings, progress=bar)
+            evaluate(generated, reference, training=training, settings=EvaluationSettings(**settings), progress=bar)
             if generated is not None
             else None
         )

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console
+from midiforge.cli.common import console, parse_key_values
 from midiforge.errors import MidiforgeError
 from midiforge.registry import registry
-
-
-def parse_option(text: str) -> tuple[str, object]:
-    """``key=value`` with the value read as JSON when it parses (numbers, true/false), else a string."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise MidiforgeError(f"bad --option '{text}' (expected KEY=VALUE)")
-    try:
-        return key.replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.replace("-", "_"), value
 
 
 def _size(n: int) -> str:
@@ -70,7 +58,7 @@ def command(format: str, checkpoint: Path | None, out: Path | None, options: tup
 
     if format not in registry().names("exporter"):
         raise MidiforgeError(f"unknown export format '{format}' (available: {', '.join(registry().names('exporter'))})")
-    kwargs = dict(parse_option(o) for o in options)
+    kwargs = parse_key_values(options, "--option")
     with console.status(f"exporting to {format} and validating against PyTorch..."):
         report = export_model(format, checkpoint, out, **kwargs)
     console.print(report_table(report))

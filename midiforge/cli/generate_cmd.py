@@ -8,7 +8,9 @@ import click
 from rich.table import Table
 
 from midiforge.cli.common import console, err_console, progress
-from midiforge.cli.model_options import check_sampling
+from midiforge.cli.dataclass_options import dataclass_options
+from midiforge.cli.model_options import check_sampling, model_options
+from midiforge.generation.sampler import SamplingConfig
 
 
 class BarCounter:
@@ -60,14 +62,9 @@ def _typed() -> frozenset[str]:
 @click.option("--groove", default=None, help="Groove family the model plays (pop, rock, ballad, swing, bossa, latin, country, folk, blues, funk, march, waltz, sixeight) [default: one per piece that fits --meter].")
 @click.option("--density", type=click.Choice(["sparse", "medium", "busy"]), default=None, help="How busy the melody (or the clip's part) is [default: medium].")
 @click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature.")
-@click.option("--top-k", type=int, default=0, show_default=True, help="Top-k sampling (0 = off).")
-@click.option("--top-p", type=float, default=0.95, show_default=True, help="Nucleus sampling (1.0 = off).")
-@click.option("--repetition-penalty", type=float, default=1.0, show_default=True, help=">1 discourages repeated pitches.")
-@click.option("--seed", type=int, default=None, help="Seed for reproducible output.")
+@dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "repetition_penalty", "seed")
 @click.option("--prompt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="MIDI file to continue.")
-@click.option("--model", default=None, help="Checkpoint (.safetensors) or exported model (.onnx); default: the shipped model.")
-@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True, help="Inference runtime (auto = the fastest available).")
+@model_options
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder.")
 @click.option("--preview", is_flag=True, help="Also write a WAV preview and a piano-roll PNG per file.")
@@ -79,7 +76,7 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge import contracts
     from midiforge.errors import MidiforgeError
-    from midiforge.generation import SamplingConfig, StyleOptions, generate
+    from midiforge.generation import StyleOptions, generate
 
     contracts.style(style)  # an unknown style names the plugins that failed to load, and why
     if n < 1:

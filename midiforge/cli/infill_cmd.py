@@ -7,19 +7,14 @@ from pathlib import Path
 import click
 
 from midiforge.cli.common import console
-from midiforge.cli.model_options import model_options, overwrite_option, rewrite_song, sampling_options
+from midiforge.cli.model_options import rewrite_options, rewrite_song
 
 
 @click.command("infill")
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option("--bars", "bars_text", required=True, help="Bars to regenerate, 1-based and inclusive: '5-8' or '5'.")
-@click.option("--track", default="full", show_default=True,
-              type=click.Choice(["full", "melody", "chords", "bass"]), help="Which part to regenerate (full = every track).")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file [default: SONG_infill_BARS.mid beside SONG].")
-@overwrite_option
-@sampling_options
-@model_options
+@rewrite_options(track_help="Which part to regenerate (full = every track).",
+                 out_help="Output file [default: SONG_infill_BARS.mid beside SONG].")
 def command(song, bars_text, track, out, overwrite, temperature, top_k, top_p, seed, model, backend):
     """Regenerate bars of SONG, keeping every other note untouched; the model sees both sides of the gap."""
     from midiforge.generation.infill import infill, parse_bars

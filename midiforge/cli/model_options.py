@@ -1,19 +1,16 @@
-"""Options shared by every command that samples from a model (infill, vary)."""
+"""Options shared by every command that samples from a model (generate, infill, vary)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from midiforge.cli.dataclass_options import dataclass_options
+from midiforge.generation.sampler import SamplingConfig
 
-def sampling_options(fn):
-    for opt in reversed([
-        click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature."),
-        click.option("--top-k", type=int, default=0, show_default=True, help="Top-k sampling (0 = off)."),
-        click.option("--top-p", type=float, default=0.95, show_default=True, help="Nucleus sampling (1.0 = off)."),
-        click.option("--seed", type=int, default=None, help="Seed for reproducible output."),
-    ]):
-        fn = opt(fn)
-    return fn
+#: The sampling options of infill and vary (``generate`` also offers ``--repetition-penalty``).
+sampling_options = dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "seed")
 
 
 def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
@@ -35,6 +32,21 @@ def model_options(fn):
                         help="Checkpoint (.safetensors) or exported model (.onnx); default: the shipped model.")(fn)
 
 
+def rewrite_options(track_help: str, out_help: str):
+    """The options after SONG's own of every command that rewrites a SONG (infill, vary): ``--track``,
+    ``--out``, ``--overwrite``, the sampling options, ``--model`` and ``--backend``."""
+    def decorate(fn):
+        for option in (model_options, sampling_options, overwrite_option,
+                       click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                                    help=out_help),
+                       click.option("--track", default="full", show_default=True,
+                                    type=click.Choice(["full", "melody", "chords", "bass"]), help=track_help)):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 def overwrite_option(fn):
     return click.option("--overwrite", is_flag=True,
                         help="Replace OUT if it exists (default: a taken name moves on to NAME-2.mid, ...).")(fn)
@@ -49,7 +61,6 @@ def rewrite_song(song, out, status: str, rewrite, temperature, top_k, top_p, see
     from midiforge.generation.engine import Engine
     from midiforge.generation.infill import load_song
     from midiforge.generation.pieces import free_names
-    from midiforge.generation.sampler import SamplingConfig
 
     check_sampling(temperature, top_k, top_p)
     score = load_song(song)

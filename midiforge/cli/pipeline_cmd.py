@@ -7,12 +7,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, progress
-from midiforge.cli.train_cmd import parse_model_options
+from midiforge.cli.common import console, model_opt_option, parse_key_values, progress
+from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.pipeline import STAGES, PipelineResult, StageOutcome
-from midiforge.training.config import field_defaults
-
-TRAIN = field_defaults()
+from midiforge.training.config import TrainConfig, build_config
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -77,35 +75,10 @@ def print_summary(result: PipelineResult) -> None:
     show_default=True,
     help="Output folder: analysis/, dataset/, model/, generated/, evaluation/ and stages.json.",
 )
-@click.option("--model", default=TRAIN["model"], show_default=True, help="Model plugin to train.")
-@click.option(
-    "--model-opt",
-    "model_opts",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Model option such as d_model=256, n_layers=4 or positional=relative (repeatable).",
-)
-@click.option("--epochs", type=int, default=TRAIN["epochs"], show_default=True, help="Training epochs.")
-@click.option(
-    "--max-steps", type=int, default=0, show_default=True, help="Stop training after N steps (0 = no limit)."
-)
-@click.option(
-    "--max-minutes",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Stop training after this long (0 = no limit).",
-)
-@click.option(
-    "--batch-size", type=int, default=TRAIN["batch_size"], show_default=True, help="Training batch size."
-)
-@click.option(
-    "--seq-len", type=int, default=TRAIN["seq_len"], show_default=True, help="Tokens per training window."
-)
-@click.option("--lr", type=float, default=None, help=f"Peak learning rate [default: {TRAIN['lr']}].")
-@click.option(
-    "--device", default="auto", show_default=True, help="Training device: auto, cpu, cuda, cuda:N or mps."
-)
+@dataclass_options(TrainConfig, "model", layered=True)
+@model_opt_option
+@dataclass_options(TrainConfig, "epochs", "max_steps", "max_minutes", "batch_size", "seq_len", "lr", "device",
+                   layered=True)
 @click.option(
     "--style", default="melody", show_default=True, help="Generation style (see `midiforge plugins`)."
 )
@@ -126,8 +99,8 @@ def print_summary(result: PipelineResult) -> None:
 )
 @click.option("--until", type=click.Choice(STAGES), default=None, help="Stop after this stage.")
 @click.option("--force", is_flag=True, help="Re-run every stage from scratch, even those already done.")
-def command(source, corpus, limit, out, model, model_opts, epochs, max_steps, max_minutes, batch_size, seq_len, lr,
-            device, style, n_clips, bars, backend, seed, workers, until, force) -> None:
+def command(source, corpus, limit, out, model_opts, style, n_clips, bars, backend, seed, workers, until, force,
+            **training) -> None:
     """Run analyze -> prepare -> train -> generate -> evaluate on SOURCE (a folder of MIDI) or --corpus.
 
     A re-run skips the stages already done with the same inputs and options (stages.json) and
@@ -137,11 +110,11 @@ def command(source, corpus, limit, out, model, model_opts, epochs, max_steps, ma
     """
     from midiforge.pipeline import PipelineOptions, run_pipeline
 
+    given = {k: v for k, v in training.items() if v is not None}
+    given["model_config"] = parse_key_values(model_opts, "--model-opt")
     options = PipelineOptions(
-        path=source, corpus=corpus, out=out, limit=limit, model=model, model_config=parse_model_options(model_opts),
-        epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, seq_len=seq_len, lr=lr,
-        device=device, style=style, n_clips=n_clips, bars=bars, backend=backend, seed=seed, workers=workers,
-        until=until, force=force,
+        path=source, corpus=corpus, out=out, limit=limit, training=build_config(given), style=style,
+        n_clips=n_clips, bars=bars, backend=backend, seed=seed, workers=workers, until=until, force=force,
     )
     with progress() as bar:
         result = run_pipeline(options, progress=bar)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from midiforge.cli.common import console, progress
+from midiforge.cli.common import console, parse_key_values, progress, stage_progress
+from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.data.prepare import PrepareOptions, PrepareSummary, prepare_dataset
 from midiforge.errors import MidiforgeError
 
@@ -28,18 +27,6 @@ def _check_tokenizer(name: str, params: dict) -> None:
     from midiforge.generation.grammar import check_tokenizer
 
     check_tokenizer(Codec(name, params))
-
-
-def stage_updater(bar: Progress, labels: dict[str, str]) -> Callable[[str, int, int], None]:
-    """A ``progress(stage, done, total)`` callback showing one bar per stage."""
-    tasks: dict[str, TaskID] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(labels.get(stage, stage), total=total, info="")
-        bar.update(tasks[stage], completed=done, total=total)
-
-    return update
 
 
 def print_summary(summary: PrepareSummary) -> None:
@@ -79,30 +66,17 @@ def print_summary(summary: PrepareSummary) -> None:
     help="Dataset folder [default: datasets/<corpus or folder name>].",
 )
 @click.option("--limit", type=int, help="Use only the first N files of the corpus (folk has ~11,500 tunes).")
-@click.option("--tokenizer", default="remi", show_default=True, help="Tokenizer plugin (see `midiforge plugins`; it must produce REMI-style Bar/Position tokens).")
-@click.option("--max-seq-len", default=512, show_default=True, help="Maximum tokens per training example.")
+@dataclass_options(PrepareOptions, "tokenizer", "max_seq_len")
 @click.option(
     "--transpose",
     "transpose",
-    default="-5:6",
+    default=f"{PrepareOptions.transpose_low}:{PrepareOptions.transpose_high}",
     show_default=True,
     help="Transposition range LOW:HIGH in semitones (0:0 = none).",
 )
-@click.option(
-    "--infill-prob",
-    default=0.25,
-    show_default=True,
-    help="Share of segments that also yield an infilling example.",
-)
-@click.option(
-    "--val-fraction",
-    default=0.05,
-    show_default=True,
-    help="Share of files (not segments) held out for validation.",
-)
-@click.option("--seed", default=0, show_default=True, help="Seed for the split and infilling choices.")
+@dataclass_options(PrepareOptions, "infill_prob", "val_fraction", "seed")
 @click.option("--workers", default=2, show_default=True, help="Worker processes.")
-@click.option("--max-file-mb", default=8.0, show_default=True, help="Skip files larger than this.")
+@dataclass_options(PrepareOptions, "max_file_mb")
 @click.option("--tokenizer-param", "tokenizer_params", multiple=True, metavar="KEY=VALUE",
               help="Tokenizer (MidiTok) parameter, e.g. use_velocities=false; saved with the dataset's codec.")
 def command(
@@ -129,11 +103,9 @@ def command(
         raise MidiforgeError("give PATH or --path, not both")
     path = path or corpus_path
     low, high = _transpose_range(transpose)
-    from midiforge.cli.export_cmd import parse_option
-
     options = PrepareOptions(
         tokenizer=tokenizer,
-        tokenizer_params=dict(parse_option(text) for text in tokenizer_params),
+        tokenizer_params=parse_key_values(tokenizer_params, "--tokenizer-param"),
         max_seq_len=max_seq_len,
         transpose_low=low,
         transpose_high=high,
@@ -147,8 +119,7 @@ def command(
         name = corpus if corpus and path is None else (Path(path).resolve().name if path else "dataset")
         out = Path("datasets") / (f"{name}-{limit}" if limit else name)
     with progress() as bar:
-        update = stage_updater(bar, {"convert": "converting corpus", "tokenize": "tokenizing"})
         summary = prepare_dataset(
-            out, path=path, corpus=corpus, options=options, limit=limit, workers=workers, progress=update
+            out, path=path, corpus=corpus, options=options, limit=limit, workers=workers, progress=stage_progress(bar)
         )
     print_summary(summary)

@@ -7,19 +7,13 @@ from pathlib import Path
 import click
 
 from midiforge.cli.common import console
-from midiforge.cli.model_options import model_options, overwrite_option, rewrite_song, sampling_options
+from midiforge.cli.model_options import rewrite_options, rewrite_song
 
 
 @click.command("vary")
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option("--strength", type=float, default=0.3, show_default=True, help="Share of bars the model rewrites (0-1].")
-@click.option("--track", default="full", show_default=True,
-              type=click.Choice(["full", "melody", "chords", "bass"]), help="Which part to vary.")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file [default: SONG_var.mid beside SONG].")
-@overwrite_option
-@sampling_options
-@model_options
+@rewrite_options(track_help="Which part to vary.", out_help="Output file [default: SONG_var.mid beside SONG].")
 def command(song, strength, track, out, overwrite, temperature, top_k, top_p, seed, model, backend):
     """Rewrite about STRENGTH of the bars of SONG with the model, keeping each bar's chord and the form."""
     from midiforge.generation.infill import vary

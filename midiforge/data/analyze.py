@@ -1,8 +1,9 @@
 """``analyze``: per-file and summary statistics of a folder of MIDI files or a corpus.
 
 Per file: tempo, time signature, duration, tracks and GM programs, note count, pitch range,
-polyphony, estimated key and the roles midiforge would assign. Summary: distributions of the same,
-written as a JSON report and PNG histograms. Bad files are listed with their reason.
+onset polyphony (notes sounding at each onset; ``evaluate``'s polyphony is a mean over time),
+estimated key and the roles midiforge would assign. Summary: distributions of the same, written as
+a JSON report and PNG histograms. Bad files are listed with their reason.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class AnalysisReport:
         }
 
 
-def polyphony(starts: np.ndarray, ends: np.ndarray) -> tuple[float, int]:
+def onset_polyphony(starts: np.ndarray, ends: np.ndarray) -> tuple[float, int]:
     """(mean, max) number of notes sounding at each note onset."""
     if len(starts) == 0:
         return 0.0, 0
@@ -77,7 +78,7 @@ def file_stats(
         )
         ends = starts + (np.concatenate([a["duration"] for a in arrays]) if arrays else 0)
         durations = (ends - starts) / score.ticks_per_quarter
-        mean_poly, max_poly = polyphony(starts, ends)
+        mean_poly, max_poly = onset_polyphony(starts, ends)
         ts = score.time_signatures[0] if len(score.time_signatures) else None
         histogram += np.bincount(pitches, minlength=128)[:128]
         info.update(
@@ -93,8 +94,8 @@ def file_stats(
             notes=int(score.note_num()),
             pitch_min=int(pitches.min()) if len(pitches) else None,
             pitch_max=int(pitches.max()) if len(pitches) else None,
-            polyphony_mean=round(mean_poly, 2),
-            polyphony_max=max_poly,
+            onset_polyphony_mean=round(mean_poly, 2),
+            onset_polyphony_max=max_poly,
             key=estimate_key(pitches, durations).name if len(pitches) else None,
             roles={r: len(v) for r, v in find_roles(score, roles_map).items()},
         )
@@ -143,7 +144,7 @@ def summarize(files: list[dict[str, Any]]) -> dict[str, Any]:
         "tempo_bpm": _describe(_numbers(ok, "tempo_bpm")),
         "duration_s": _describe(_numbers(ok, "duration_s")),
         "notes": _describe(_numbers(ok, "notes")),
-        "polyphony_mean": _describe(_numbers(ok, "polyphony_mean")),
+        "onset_polyphony_mean": _describe(_numbers(ok, "onset_polyphony_mean")),
         "pitch_range": [
             min((f["pitch_min"] for f in ok if f["pitch_min"] is not None), default=None),
             max((f["pitch_max"] for f in ok if f["pitch_max"] is not None), default=None),
@@ -169,7 +170,7 @@ def write_histograms(report: AnalysisReport, out: Path) -> dict[str, str]:
         ("tempo (bpm)", _numbers(ok, "tempo_bpm")),
         ("duration (s)", _numbers(ok, "duration_s")),
         ("notes per file", _numbers(ok, "notes")),
-        ("mean polyphony at onsets", _numbers(ok, "polyphony_mean")),
+        ("mean polyphony at onsets", _numbers(ok, "onset_polyphony_mean")),
     ]
     for ax, (title, values) in zip(axes.flat[:4], panels, strict=True):
         ax.hist(values, bins=30, color="#4c72b0")

@@ -40,7 +40,7 @@ class ParsedBar:
         return out
 
 
-def split_bars(codec: Codec, ids: Sequence[int]) -> tuple[list[int], list[list[int]], list[int]]:
+def partition_bars(codec: Codec, ids: Sequence[int]) -> tuple[list[int], list[list[int]], list[int]]:
     """(prefix before the first Bar, bars each starting with Bar, trailing EOS/PAD tokens)."""
     ids = [int(i) for i in ids]
     starts = [i for i, t in enumerate(ids) if t == codec.bar_id]
@@ -123,7 +123,7 @@ def build_infill_example(
 
     With ``max_len``, whole bars far from the gap are dropped from the context until it fits.
     """
-    prefix, bars, _ = split_bars(codec, ids)
+    prefix, bars, _ = partition_bars(codec, ids)
     start, end = gap
     if not 0 <= start < end <= len(bars):
         raise MidiforgeError(f"infill gap bars {start}..{end} outside the piece's {len(bars)} bars")
@@ -156,12 +156,12 @@ def merge_infill(codec: Codec, ids: Sequence[int]) -> list[int]:
     answer = ids[s + 2 :]
     if end_tok in answer:
         answer = answer[: answer.index(end_tok)]
-    prefix, bars, tail = split_bars(codec, ids[:s])
+    prefix, bars, tail = partition_bars(codec, ids[:s])
     gap_at = next((i for i, b in enumerate(bars) if gap_tok in b), None)
     if gap_at is None:
         raise MidiforgeError("infill sequence has Infill_Start but no Infill_Gap")
     bars[gap_at] = [t for t in bars[gap_at] if t != gap_tok]
-    _, answer_bars, _ = split_bars(codec, answer)
+    _, answer_bars, _ = partition_bars(codec, answer)
     for offset, extra in enumerate(answer_bars):
         if gap_at + offset >= len(bars):
             bars.append(extra)

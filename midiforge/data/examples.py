@@ -44,7 +44,7 @@ def _cut_bar(codec: Codec, bar: list[int], budget: int) -> list[int]:
 def segment(codec: Codec, ids: Sequence[int], max_len: int) -> list[list[int]]:
     """Split a sequence into bar-aligned pieces of at most ``max_len`` tokens, each starting with
     the prefix; the last keeps the EOS. Segments without notes are dropped."""
-    prefix, bars, tail = barlib.split_bars(codec, ids)
+    prefix, bars, tail = barlib.partition_bars(codec, ids)
     budget = max_len - len(prefix) - 1  # room for EOS
     if budget < 4:
         raise ValueError(f"max_seq_len {max_len} is too small for the {len(prefix)}-token prefix")
@@ -80,7 +80,7 @@ def infill_from_segment(
     codec: Codec, seg: list[int], role: str, rng: np.random.Generator, max_len: int
 ) -> list[int] | None:
     """A random infilling example (gap of 1-4 bars, random target) from a segment, or None."""
-    _, bars, _ = barlib.split_bars(codec, seg)
+    _, bars, _ = barlib.partition_bars(codec, seg)
     if len(bars) < 2:
         return None
     length = int(rng.integers(1, min(4, len(bars) - 1) + 1))

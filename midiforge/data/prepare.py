@@ -32,6 +32,7 @@ from midiforge.data.sources import Source, resolve_source
 from midiforge.data.vocab import ROLES
 from midiforge.data.workers import WorkerDied, run_jobs
 from midiforge.errors import MidiforgeError
+from midiforge.settings import setting
 
 #: progress(stage, done, total); stages: "convert", "tokenize"
 ProgressFn = Callable[[str, int, int], None]
@@ -39,17 +40,19 @@ ProgressFn = Callable[[str, int, int], None]
 
 @dataclass
 class PrepareOptions:
-    """Everything that changes the produced examples (part of the resume fingerprint)."""
+    """Everything that changes the produced examples (part of the resume fingerprint); the help of each
+    field is also its ``midiforge prepare`` option's."""
 
-    tokenizer: str = "remi"
+    tokenizer: str = setting("remi", "Tokenizer plugin (see `midiforge plugins`; it must produce REMI-style "
+                                     "Bar/Position tokens).")
     tokenizer_params: dict[str, Any] = field(default_factory=dict)
-    max_seq_len: int = 512
-    transpose_low: int = -5
+    max_seq_len: int = setting(512, "Maximum tokens per training example.")
+    transpose_low: int = -5  # the CLI's --transpose LOW:HIGH, in semitones
     transpose_high: int = 6
-    infill_prob: float = 0.25
-    val_fraction: float = 0.05
-    seed: int = 0
-    max_file_mb: float = DEFAULT_MAX_MB
+    infill_prob: float = setting(0.25, "Share of segments that also yield an infilling example.")
+    val_fraction: float = setting(0.05, "Share of files (not segments) held out for validation.")
+    seed: int = setting(0, "Seed for the split and infilling choices.")
+    max_file_mb: float = setting(DEFAULT_MAX_MB, "Skip files larger than this.")
     max_notes: int = DEFAULT_MAX_NOTES
 
     def validate(self) -> None:

@@ -6,8 +6,8 @@ area and KL divergence, scores harmonic coherence, and checks originality agains
 data; ``perplexity(checkpoint, data)`` measures a model on held-out tokens. See docs/evaluation.md.
 """
 
+from midiforge.evaluation.compare import evaluate
 from midiforge.evaluation.perplexity import PerplexityResult, perplexity
-from midiforge.evaluation.pipeline import evaluate
 from midiforge.evaluation.report import EvaluationReport, EvaluationSettings, render, save_report
 
 __all__ = [

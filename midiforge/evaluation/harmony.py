@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from midiforge.evaluation.pieces import Meter, Piece, TrackNotes, merge_tracks
+from midiforge.evaluation.pieces import Meter, PieceNotes, TrackNotes, merge_tracks
 from midiforge.music.chords import recognize_chord
 from midiforge.music.keys import estimate_key
 
@@ -26,7 +26,7 @@ MELODY_NAMES = ("melody", "soprano", "lead")
 _TOLERANCE = 1.0 / 48  # quarter notes
 
 
-def find_melody(piece: Piece) -> TrackNotes | None:
+def find_melody(piece: PieceNotes) -> TrackNotes | None:
     """The melody track: named so, else the highest (by mean pitch) pitched track."""
     tracks = piece.pitched_tracks
     if not tracks:
@@ -69,7 +69,7 @@ def chord_tone_ratio(melody: TrackNotes, harmony: TrackNotes, meter: Meter) -> f
     return tones / considered if considered else float("nan")
 
 
-def in_key_ratio(melody: TrackNotes, piece: Piece) -> float:
+def in_key_ratio(melody: TrackNotes, piece: PieceNotes) -> float:
     """Share of melody notes in the scale of the piece's estimated key."""
     notes = piece.merged()
     if not len(melody) or not len(notes):
@@ -85,7 +85,7 @@ class HarmonyScores:
     multitrack: bool
 
 
-def harmony_scores(piece: Piece) -> HarmonyScores:
+def harmony_scores(piece: PieceNotes) -> HarmonyScores:
     """Chord-tone and in-key ratios of one piece."""
     melody = find_melody(piece)
     if melody is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from midiforge.evaluation.pieces import Piece, TrackNotes
+from midiforge.evaluation.pieces import PieceNotes, TrackNotes
 
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 #: Grid for onset patterns (groove): 12 steps per quarter note holds sixteenths and triplets.
@@ -160,7 +160,7 @@ def onset_patterns(notes: TrackNotes, bars: np.ndarray, end: float) -> list[np.n
     return patterns
 
 
-def groove_consistency(notes: TrackNotes, piece: Piece) -> float:
+def groove_consistency(notes: TrackNotes, piece: PieceNotes) -> float:
     """1 - mean Hamming distance between the onset patterns of consecutive bars of equal length."""
     if not len(notes):
         return float("nan")
@@ -183,7 +183,7 @@ class Feature:
     name: str
     label: str
     unit: str
-    compute: Callable[[Piece], float | np.ndarray]
+    compute: Callable[[PieceNotes], float | np.ndarray]
 
     @property
     def is_scalar(self) -> bool:
@@ -219,6 +219,6 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
-def piece_features(piece: Piece) -> dict[str, float | np.ndarray]:
+def piece_features(piece: PieceNotes) -> dict[str, float | np.ndarray]:
     """Every feature of one piece."""
     return {f.name: f.compute(piece) for f in FEATURES}

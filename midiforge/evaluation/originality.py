@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from midiforge.evaluation.pieces import Piece, TrackNotes
+from midiforge.evaluation.pieces import PieceNotes, TrackNotes
 
 #: Onset deltas are quantised to this many steps per quarter note (sixteenths and triplets).
 DELTA_STEPS_PER_QUARTER = 12
@@ -89,7 +89,7 @@ class ReferenceIndex:
         self._cache_size = cache_size
 
     @classmethod
-    def from_pieces(cls, pieces: Sequence[Piece]) -> ReferenceIndex:
+    def from_pieces(cls, pieces: Sequence[PieceNotes]) -> ReferenceIndex:
         sequences, labels = [], []
         for piece in pieces:
             for index, track in enumerate(piece.pitched_tracks):
@@ -178,8 +178,8 @@ class OriginalityReport:
 
 
 def originality(
-    generated: Sequence[Piece],
-    reference: Sequence[Piece] | ReferenceIndex,
+    generated: Sequence[PieceNotes],
+    reference: Sequence[PieceNotes] | ReferenceIndex,
     *,
     ngram_notes: int = 8,
     copy_threshold_notes: int = 16,

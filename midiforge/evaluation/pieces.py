@@ -59,7 +59,7 @@ class Meter:
 
 
 @dataclass(frozen=True)
-class Piece:
+class PieceNotes:
     """One MIDI file: its tracks and meter."""
 
     path: Path
@@ -120,7 +120,7 @@ def _meter_of(score) -> Meter:
     return Meter(np.asarray(starts), np.asarray(lengths))
 
 
-def load_piece(path: str | Path) -> Piece:
+def load_piece(path: str | Path) -> PieceNotes:
     """Read one MIDI file; ``MidiforgeError`` if it is missing or unreadable."""
     from symusic import Score
 
@@ -140,7 +140,7 @@ def load_piece(path: str | Path) -> Piece:
         tracks.append(
             make_track(track.name, track.program, track.is_drum, arr["time"], arr["duration"], arr["pitch"])
         )
-    return Piece(path, tracks, _meter_of(score))
+    return PieceNotes(path, tracks, _meter_of(score))
 
 
 def resolve_midi_files(source: str | Path, what: str = "input", split: str = "val") -> list[Path]:
@@ -207,7 +207,7 @@ class PieceSet:
     """Pieces loaded from a source, with the files that could not be read."""
 
     source: str
-    pieces: list[Piece]
+    pieces: list[PieceNotes]
     skipped: dict[str, str]
 
     def __len__(self) -> int:

@@ -14,6 +14,7 @@ from midiforge import atomic
 from midiforge.evaluation.originality import OriginalityReport
 from midiforge.evaluation.overlap import FeatureOverlap, Stat
 from midiforge.evaluation.perplexity import PerplexityResult
+from midiforge.settings import setting
 
 REPORT_NAME = "report.json"
 FIGURE_NAME = "distributions.png"
@@ -21,13 +22,14 @@ FIGURE_NAME = "distributions.png"
 
 @dataclass(frozen=True)
 class EvaluationSettings:
-    """Knobs of one evaluation (all saved in the report)."""
+    """Knobs of one evaluation (all saved in the report; each help is also its ``evaluate`` option's)."""
 
-    ngram_notes: int = 8
-    copy_threshold_notes: int = 16
-    max_pairs: int = 5000
-    seed: int = 0
-    max_reference_files: int | None = None
+    ngram_notes: int = setting(8, "Notes per n-gram for the overlap share.", flags="--ngram", minimum=2, maximum=64)
+    copy_threshold_notes: int = setting(16, "A generated file that shares a passage of this many notes with the "
+                                            "training data is flagged as copied.", flags="--copy-threshold", minimum=2)
+    max_pairs: int = setting(5000, "Distances per KDE (seeded subsample above).", minimum=10)
+    seed: int = setting(0, "Seed for every subsample (results are deterministic).")
+    max_reference_files: int | None = setting(None, "Use a seeded sample of the reference set.", minimum=2)
 
 
 @dataclass(frozen=True)

@@ -77,9 +77,9 @@ def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full"
     codec = engine.codec
     roles = find_roles(score)
     ids = codec.encode(score, roles, role="full")
-    from midiforge.data.bars import split_bars
+    from midiforge.data.bars import partition_bars
 
-    _, bars, _ = split_bars(codec, ids)
+    _, bars, _ = partition_bars(codec, ids)
     downbeats = [int(t) for t in score.get_downbeats()]
     for _, end in gaps:
         if end > len(bars):
@@ -209,10 +209,10 @@ def vary(engine, score, strength: float = 0.3, target: str = "full", sampling: S
     """Keep the form and harmony, regenerate about ``strength`` of the bars (same chords per bar)."""
     if not 0 < strength <= 1:
         raise MidiforgeError("--strength must be in (0, 1]")
-    from midiforge.data.bars import split_bars
+    from midiforge.data.bars import partition_bars
     from midiforge.data.roles import find_roles
 
-    _, bars, _ = split_bars(engine.codec, engine.codec.encode(score, find_roles(score), role="full"))
+    _, bars, _ = partition_bars(engine.codec, engine.codec.encode(score, find_roles(score), role="full"))
     n = len(bars)
     rng = random.Random(seed)
     chosen = sorted(rng.sample(range(n), max(1, round(strength * n))))

@@ -18,21 +18,22 @@ import numpy as np
 from midiforge.generation.backends import Backend
 from midiforge.generation.grammar import Grammar
 from midiforge.music.chords import ALL_CHORDS
+from midiforge.settings import setting
 
 BASS_PROGRAM = 32  # the bass role's GM program in the token stream (midiforge.data.vocab.ROLE_PROGRAMS)
 
 
 @dataclass
 class SamplingConfig:
-    """How to turn logits into tokens."""
+    """How to turn logits into tokens (the help of each field is also its command-line option's)."""
 
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = off
-    top_p: float = 0.95  # 1.0 = off
-    repetition_penalty: float = 1.0  # >1 discourages recently used pitches
+    temperature: float = setting(1.0, "Sampling temperature.")
+    top_k: int = setting(0, "Top-k sampling (0 = off).")
+    top_p: float = setting(0.95, "Nucleus sampling (1.0 = off).")
+    repetition_penalty: float = setting(1.0, ">1 discourages repeated pitches.")  # within repetition_window
     repetition_window: int = 32
     no_repeat_ngram_size: int = 0  # 0 = off; forbids repeating any n-gram of pitch tokens
-    seed: int | None = None
+    seed: int | None = setting(None, "Seed for reproducible output.")
 
 
 @dataclass

@@ -12,42 +12,48 @@ from typing import Any
 import tomllib
 
 from midiforge.errors import MidiforgeError
+from midiforge.settings import setting
 
 PRECISIONS = ("auto", "fp32", "bf16")
+SAVE_DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass
 class TrainConfig:
-    """Every training hyperparameter (the keys of a ``--config`` TOML/YAML file)."""
+    """Every training hyperparameter (the keys of a ``--config`` TOML/YAML file); the help of each
+    field is also its ``midiforge train`` option's help."""
 
-    model: str = "music-transformer"  # registered model plugin
+    model: str = setting("music-transformer", "Model plugin (see `midiforge plugins`).")
     model_config: dict[str, Any] = field(default_factory=dict)  # overrides of the model's config
     data: list[str] = field(default_factory=list)  # prepared dataset folders (same codec)
-    out: str = "runs/midiforge"  # output folder
-    batch_size: int = 16
-    seq_len: int = 512  # training window length (tokens)
-    lr: float = 3e-4  # peak learning rate (AdamW)
-    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0  # max gradient norm (0 = off)
-    accumulate: int = 1  # micro-batches per optimizer step
-    epochs: int = 10
-    max_steps: int = 0  # stop after this many optimizer steps (0 = no limit)
-    max_minutes: float = 0.0  # stop after this much wall time (0 = no limit)
-    eval_interval: int = 0  # validate every N steps (0 = once per epoch)
-    checkpoint_interval: int = 0  # write last.* every N steps (0 = at each validation)
-    checkpoint_minutes: float = 5.0  # also write last.* after this much wall time (0 = off)
-    log_interval: int = 10  # metrics row every N steps
-    sample_interval: int = 0  # write a sample MIDI every N steps (0 = off)
-    sample_tokens: int = 256
-    patience: int = 0  # stop after N validations without improvement (0 = off)
-    max_val_batches: int = 0  # cap validation batches (0 = whole split)
-    seed: int = 0
-    device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps
-    precision: str = "auto"  # auto (bf16 on CUDA when supported), fp32, bf16
-    save_dtype: str = "float32"  # dtype of best.safetensors (float16 halves a shipped model)
-    init_from: str = ""  # start from this checkpoint's weights ("default": the shipped model); grows a smaller one
+    out: str = setting("runs/midiforge", "Output folder (checkpoints, metrics, plots, samples).", flags="-o --out",
+                       path=True)
+    epochs: int = setting(10, "Passes over the training split.")
+    max_steps: int = setting(0, "Stop after N optimizer steps (0 = no limit).")
+    max_minutes: float = setting(0.0, "Stop after this much wall time (0 = no limit).")
+    batch_size: int = setting(16, "Sequences per micro-batch (per process).")
+    seq_len: int = setting(512, "Training window length in tokens.")
+    lr: float = setting(3e-4, "Peak learning rate (AdamW).")
+    min_lr_ratio: float = setting(0.1, "Cosine decay ends at lr x this.")
+    warmup_steps: int = setting(100, "Linear warm-up steps.")
+    weight_decay: float = setting(0.1, "AdamW weight decay (matrices only).")
+    grad_clip: float = setting(1.0, "Max gradient norm (0 = off).")
+    accumulate: int = setting(1, "Micro-batches per optimizer step (gradient accumulation).")
+    eval_interval: int = setting(0, "Validate every N steps (0 = once per epoch).")
+    checkpoint_interval: int = setting(0, "Write last.* every N steps (0 = at each validation).")
+    checkpoint_minutes: float = setting(5.0, "Also write last.* (resumable) after this many minutes (0 = off).")
+    log_interval: int = setting(10, "Metrics row every N steps.")
+    sample_interval: int = setting(0, "Write samples/step_N.mid every N steps (0 = off).")
+    sample_tokens: int = setting(256, "Tokens per sample.")
+    patience: int = setting(0, "Early stopping: validations without improvement (0 = off).")
+    max_val_batches: int = setting(0, "Cap validation batches (0 = whole split).")
+    init_from: str = setting("", "Start from this checkpoint's weights ('default' = the shipped model); a bigger "
+                                 "model of the same kind is grown from a smaller one.")
+    seed: int = setting(0, "Random seed (runs are deterministic on CPU).")
+    device: str = setting("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    precision: str = setting("auto", "auto = bf16 autocast on CUDA when supported.", choices=PRECISIONS)
+    # float16 halves a shipped model
+    save_dtype: str = setting("float32", "dtype of best.safetensors.", choices=SAVE_DTYPES)
     resume: bool = False  # must continue from OUT/last.state.pt (a folder holding one is continued anyway)
     progress: bool = True  # rich progress bar
 
@@ -73,11 +79,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def field_defaults() -> dict[str, Any]:
-    """Default of every field (for ``--help`` text)."""
-    return {f.name: getattr(TrainConfig(), f.name) for f in dataclasses.fields(TrainConfig)}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

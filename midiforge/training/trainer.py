@@ -344,7 +344,7 @@ class Trainer:
         try:
             write_sample(self.codec, ids, self.out / "samples" / f"step_{self.pos.step:07d}.mid")
         except Exception as exc:  # an undecodable early sample must not stop training
-            from midiforge.cli.common import err_console
+            from midiforge.terminal import err_console
 
             err_console.print(f"[yellow]sample at step {self.pos.step} not written:[/yellow] {exc}")
 
@@ -376,7 +376,7 @@ class Trainer:
             text = (f"continuing the run in {self.out} at step {self.pos.step} of {self.total_steps} "
                     "(choose a new --out to start afresh)")  # fmt: skip
             if self.dist.main:
-                from midiforge.cli.common import err_console
+                from midiforge.terminal import err_console
 
                 err_console.print(text, soft_wrap=True)
         else:
@@ -542,7 +542,7 @@ class ProgressView:
     def __init__(self, total: int, done: int, enabled: bool) -> None:
         self.bar = None
         if enabled:
-            from midiforge.cli.common import progress
+            from midiforge.terminal import progress
 
             self.bar = progress()
             self.bar.start()

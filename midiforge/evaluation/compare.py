@@ -11,7 +11,7 @@ from midiforge.evaluation.harmony import harmony_scores
 from midiforge.evaluation.metrics import FEATURES, piece_features
 from midiforge.evaluation.originality import originality
 from midiforge.evaluation.overlap import Stat, compare_feature
-from midiforge.evaluation.pieces import Piece, PieceSet, load_pieces, resolve_midi_files
+from midiforge.evaluation.pieces import PieceNotes, PieceSet, load_pieces, resolve_midi_files
 from midiforge.evaluation.report import (
     EvaluationReport,
     EvaluationSettings,
@@ -60,13 +60,13 @@ def _summary(values: list, scalar: bool) -> Stat | list[float]:
     return np.mean(np.stack([np.asarray(v, dtype=float) for v in values]), axis=0).ravel().tolist()
 
 
-def _same_pieces(generated: list[Piece], reference: list[Piece]) -> set[tuple[int, int]]:
+def _same_pieces(generated: list[PieceNotes], reference: list[PieceNotes]) -> set[tuple[int, int]]:
     where = {p.path.resolve(): j for j, p in enumerate(reference)}
     return {(i, where[p.path.resolve()]) for i, p in enumerate(generated) if p.path.resolve() in where}
 
 
 def compare_sets(
-    generated: list[Piece], reference: list[Piece], settings: EvaluationSettings
+    generated: list[PieceNotes], reference: list[PieceNotes], settings: EvaluationSettings
 ) -> tuple[list[FeatureResult], dict[str, dict[str, list[float]]], list[dict]]:
     """Per-feature statistics and Yang & Lerch comparison; also the per-file scalar values."""
     gen_features = [piece_features(p) for p in generated]
@@ -108,7 +108,7 @@ def compare_sets(
     return results, distributions, per_file
 
 
-def summarize_harmony(pieces: list[Piece]) -> tuple[HarmonySummary, list]:
+def summarize_harmony(pieces: list[PieceNotes]) -> tuple[HarmonySummary, list]:
     scores = [harmony_scores(p) for p in pieces]
     chord = [s.chord_tone_ratio for s in scores if s.multitrack and not np.isnan(s.chord_tone_ratio)]
     key = [s.in_key_ratio for s in scores if not np.isnan(s.in_key_ratio)]
