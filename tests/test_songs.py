@@ -72,6 +72,10 @@ def test_groove_is_asked_for_and_reported(engine, tmp_path):
     assert {p.meta["groove"] for p in pieces} == {"bossa"}
 
 
+def _bar_notes(track, bar_ticks: int, b: int) -> list[tuple[int, int]]:
+    return sorted((n.time - b * bar_ticks, n.pitch) for n in track.notes if b * bar_ticks <= n.time < (b + 1) * bar_ticks)
+
+
 def test_a_motif_returns_within_each_section(engine, tmp_path):
     """The second phrase of a section opens with the first phrase's bar, as the model wrote it."""
     for piece in _songs(engine, tmp_path, sections="AB", bars=8):
@@ -79,17 +83,15 @@ def test_a_motif_returns_within_each_section(engine, tmp_path):
         bar = score.ticks_per_quarter * 4
         melody = next(t for t in score.tracks if t.name == "Melody")
 
-        def notes(b):
-            return sorted((n.time - b * bar, n.pitch) for n in melody.notes if b * bar <= n.time < (b + 1) * bar)
-
         for first in (0, 4):  # sections of 4 bars: bar 2 restates bar 0
-            assert notes(first) and notes(first + 2) == notes(first)
+            assert _bar_notes(melody, bar, first) and _bar_notes(melody, bar, first + 2) == _bar_notes(melody, bar, first)
         assert judge_score(score, "song", section_bars=4).melody_repeats >= 2
 
 
 def test_motif_returns_only_where_the_asked_chords_repeat():
-    from midiforge.music.chords import parse_progression
     from midiforge.plugins.harmonic import motif_returns
+
+    from midiforge.music.chords import parse_progression
 
     assert motif_returns(8, None, 0) == {4: 0}
     assert motif_returns(2, None, 0) == {}
