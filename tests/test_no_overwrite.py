@@ -61,7 +61,7 @@ def test_generate_cli_never_overwrites_without_the_flag(tiny_checkpoint, tmp_pat
     from midiforge.cli.common import run_cli
 
     args = ["generate", "melody", "--n", "2", "--bars", "1", "--key", "C major", "--model", str(tiny_checkpoint), "--backend", "torch",
-            "--out", str(tmp_path)]  # fmt: skip
+            "--out", str(tmp_path)]
     assert run_cli(cli, args) == 0
     written = {p: p.read_bytes() for p in (tmp_path / "melodies").iterdir()}
     assert run_cli(cli, args) == 0
@@ -130,7 +130,7 @@ def test_two_concurrent_generate_commands_keep_all_40_files(tiny_checkpoint, tmp
     import sys
 
     cmd = [sys.executable, "-m", "midiforge", "generate", "melody", "--n", "20", "--bars", "1", "--key", "C major",
-           "--model", str(tiny_checkpoint), "--backend", "torch", "--out", str(tmp_path)]  # fmt: skip
+           "--model", str(tiny_checkpoint), "--backend", "torch", "--out", str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     for run in runs:

@@ -15,15 +15,9 @@ pytest.importorskip("httpx")
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from midiforge.generation.engine import Engine  # noqa: E402
 from midiforge.studio.app import MAX_BODY, create_app  # noqa: E402
 from midiforge.studio.service import Studio  # noqa: E402
 from midiforge.studio.view import note_keys  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine.load()  # the shipped model, with onnxruntime
 
 
 @pytest.fixture

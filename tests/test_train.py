@@ -282,7 +282,7 @@ def test_kill_after_the_first_save_and_rerun_resumes_without_temporary_files(cho
     midiforge = Path(sys.executable).parent / "midiforge"
     cmd = [str(midiforge), "train", "--data", str(chorales), "--out", str(out), "--epochs", "100",
            "--max-steps", "150", "--batch-size", "8", "--seq-len", "64", "--log-interval", "1", "--no-progress",
-           "--checkpoint-minutes", "0.002", "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]  # fmt: skip
+           "--checkpoint-minutes", "0.002", "--model-opt", "d_model=32", "--model-opt", "n_layers=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

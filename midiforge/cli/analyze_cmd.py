@@ -80,7 +80,7 @@ def print_report(report: AnalysisReport, max_rows: int) -> None:
 @click.option("--max-file-mb", default=DEFAULT_MAX_MB, show_default=True, help="Skip files larger than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of tables.")
 @click.option("--overwrite", is_flag=True,
-              help="Replace an earlier analysis in the folder (default: write to FOLDER-2, FOLDER-3, ...).")  # fmt: skip
+              help="Replace an earlier analysis in the folder (default: write to FOLDER-2, FOLDER-3, ...).")
 def command(path, corpus, out, limit, workers, max_rows, max_file_mb, as_json, overwrite) -> None:
     """Per-file and summary statistics: tempo, meter, duration, tracks/programs, notes, pitch
     range, polyphony at note onsets and estimated key, plus a JSON report and PNG histograms."""

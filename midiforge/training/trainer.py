@@ -374,7 +374,7 @@ class Trainer:
         """Say in ``train.log`` (and, when resuming, on the terminal) what this run does."""
         if self.resumed:
             text = (f"continuing the run in {self.out} at step {self.pos.step} of {self.total_steps} "
-                    "(choose a new --out to start afresh)")  # fmt: skip
+                    "(choose a new --out to start afresh)")
             if self.dist.main:
                 from midiforge.terminal import err_console
 
