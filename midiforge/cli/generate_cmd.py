@@ -11,6 +11,7 @@ from midiforge.cli.common import console, err_console, progress
 from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.cli.model_options import check_sampling, model_options
 from midiforge.generation.sampler import SamplingConfig
+from midiforge.generation.styles import StyleOptions
 
 
 class BarCounter:
@@ -42,25 +43,17 @@ def _typed() -> frozenset[str]:
 
 @click.command("generate")
 @click.argument("style")
-@click.option("--n-clips", "--n-songs", "--n", "n", default=4, show_default=True, help="How many pieces (per key for all-scales).")
-@click.option("--bars", type=int, default=None, help="Length in bars (overrides --seconds).")
+@dataclass_options(StyleOptions, "n", "bars")
 @click.option("--seconds", type=float, default=None, help="Length in seconds [default: 16 for clips, 60 for songs].")
 @click.option("--clip", "preset", flag_value=16.0, help="Preset: a 16 s clip.")
 @click.option("--pattern", "preset", flag_value=60.0, help="Preset: a 60 s pattern.")
-@click.option("--tempo", type=float, default=120.0, show_default=True, help="Tempo in BPM.")
-@click.option("--key", default=None, help="Key such as 'A minor' or 'F#'; default: a random key per piece.")
-@click.option("--meter", default="4/4", show_default=True, help="Time signature.")
-@click.option("--chords", default=None, help="Chord progression to follow, e.g. 'Am F C G' or 'Am:2 F:2 | C G', or a file.")
+@dataclass_options(StyleOptions, "tempo", "key", "meter", "chords")
 @click.option("--scale-lock/--no-scale-lock", default=None,
               help="Mask out-of-key pitches [default: on for harmonic and all-scales, off for clips].")
-@click.option("--sections", default=None, help="Song form (AABA) or number of sections [harmonic].")
-@click.option("--section-bars", type=int, default=None, help="Bars per section [harmonic].")
-@click.option("--role", default=None, help="Role for all-scales: melody, chords or bass.")
+@dataclass_options(StyleOptions, "sections", "section_bars", "role")
 @click.option("--drums/--no-drums", default=False, show_default=True,
               help="Add a drum track [harmonic]: the model's own if it learned drums, else a drummer plugin's.")
-@click.option("--drummer", default=None, help="Drummer plugin for --drums (see `midiforge plugins`) [default: groove].")
-@click.option("--groove", default=None, help="Groove family the model plays (pop, rock, ballad, swing, bossa, latin, country, folk, blues, funk, march, waltz, sixeight) [default: one per piece that fits --meter].")
-@click.option("--density", type=click.Choice(["sparse", "medium", "busy"]), default=None, help="How busy the melody (or the clip's part) is [default: medium].")
+@dataclass_options(StyleOptions, "drummer", "groove", "density")
 @click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
 @dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "repetition_penalty", "seed")
 @click.option("--prompt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="MIDI file to continue.")
@@ -76,7 +69,7 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge import contracts
     from midiforge.errors import MidiforgeError
-    from midiforge.generation import StyleOptions, generate
+    from midiforge.generation import generate
 
     contracts.style(style)  # an unknown style names the plugins that failed to load, and why
     if n < 1:

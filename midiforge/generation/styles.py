@@ -20,6 +20,7 @@ from midiforge.generation.pieces import ROLE_TRACKS
 from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
 from midiforge.music.chords import Chord, ChordSpan, parse_progression
 from midiforge.music.keys import ALL_KEYS, Key, parse_key
+from midiforge.settings import setting
 
 #: Pitch registers per role (MIDI numbers), from the ranges of the training corpora.
 REGISTERS = {"melody": (55, 88), "chords": (36, 79), "bass": (28, 62), "drums": (0, 127)}
@@ -50,24 +51,29 @@ class BarListener(Protocol):
 class StyleOptions:
     """Everything a user can ask of a style (the CLI's common options)."""
 
-    n: int = 4
-    bars: int | None = None
-    seconds: float | None = None
-    tempo: float | None = None
-    key: str | None = None  # "A minor"; None = a random key per piece
-    meter: str = "4/4"
-    chords: str | None = None  # "Am F C G" or "Am:2 F:2 | C G"
+    n: int = setting(4, "How many pieces (per key for all-scales).", flags="--n-clips --n-songs --n")
+    bars: int | None = setting(None, "Length in bars (overrides --seconds).")
+    seconds: float | None = None  # None: the style's own length (16 s clips, 60 s songs)
+    tempo: float | None = setting(120.0, "Tempo in BPM.")
+    key: str | None = setting(None, "Key such as 'A minor' or 'F#'; default: a random key per piece.")
+    meter: str = setting("4/4", "Time signature.")
+    chords: str | None = setting(
+        None, "Chord progression to follow, e.g. 'Am F C G' or 'Am:2 F:2 | C G', or a file.")
     scale_lock: bool | None = None  # None: the style decides (on for harmonic and all-scales)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     prompt: Path | None = None
-    sections: str | None = None  # "AABA" or a number of sections
-    section_bars: int | None = None
+    sections: str | None = setting(None, "Song form (AABA) or number of sections [harmonic].")
+    section_bars: int | None = setting(None, "Bars per section [harmonic].")
     drums: bool = False
-    drummer: str | None = None  # drummer plugin when the model writes no drums (default: groove)
-    role: str | None = None  # for all-scales / random
+    drummer: str | None = setting(
+        None, "Drummer plugin for --drums (see `midiforge plugins`) [default: groove].")
+    role: str | None = setting(None, "Role for all-scales: melody, chords or bass.")
     listener: BarListener | None = None  # hears bars as they are generated (live playback)
-    groove: str | None = None  # groove family ("bossa"); None = one drawn per piece for the meter
-    density: str | None = None  # "sparse" | "medium" | "busy"; None = medium
+    groove: str | None = setting(
+        None, "Groove family the model plays (pop, rock, ballad, swing, bossa, latin, country, folk, blues, funk, "
+        "march, waltz, sixeight) [default: one per piece that fits --meter].")
+    density: str | None = setting(None, "How busy the melody (or the clip's part) is [default: medium].",
+                                  choices=("sparse", "medium", "busy"))
     vary_repeats: bool = False  # songs: a repeated section comes back varied, not identical
     given: frozenset[str] = frozenset()  # the options the user typed (CLI names, e.g. "tempo"); the rest are defaults
 
