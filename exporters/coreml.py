@@ -103,8 +103,8 @@ def _quiet():
 #: what a model needs for Core ML export, said when a conversion fails
 COREML_NEEDS = (
     "Core ML export needs a model whose forward(ids) traces with torch.jit.trace into ops coremltools "
-    "converts (no loops or branches on tensor values); the stateful variant also needs midiforge's "
-    "music-transformer layout (blocks[i].attn.qkv, tok_emb, _logits) or an LSTM at .lstm"
+    "converts (no loops or branches on tensor values); the stateful variant also needs a model that "
+    "declares writes_kv_buffers (and implements step_in_buffers) or recurrent_state (an (h, c) cache)"
 )
 
 

@@ -1,11 +1,11 @@
 """Attention maps of a music-transformer: which earlier tokens each head looks at.
 
 The model computes attention with ``F.scaled_dot_product_attention``, which never returns the
-weights. Rather than change its forward, a forward hook on every attention module records the
-module's inputs (the block's layer-normed activations, the rotary tables or causal mask) and the
-same projection math is run again here: q/k/v from ``qkv``, rotary or Music Transformer relative
-logits, the causal mask, softmax. ``recompute_attention`` also returns ``probs @ V`` through the
-output projection, so a test can prove the weights are the ones the model used.
+weights. A forward hook on every attention module records the module's inputs (the block's
+layer-normed activations, the rotary tables or causal mask) and runs the module's own attention
+again with ``explicit=True`` (:func:`midiforge.models.transformer.attention`, the model's one
+attention), which returns the weights. ``recompute_attention`` also returns the output through
+the output projection, so a test can prove the weights are the ones the model used.
 
 >>> from midiforge.inspect_attention import inspect_attention
 >>> result = inspect_attention("runs/bach/best.safetensors", out="attention")
@@ -23,12 +23,7 @@ import torch
 
 from midiforge import atomic
 from midiforge.errors import MidiforgeError
-from midiforge.models.transformer import (
-    CausalSelfAttention,
-    MusicTransformer,
-    causal_mask,
-    skew,
-)
+from midiforge.models.transformer import CausalSelfAttention, MusicTransformer
 
 #: Above this many tokens the axes carry tick marks only (labels would overlap).
 DEFAULT_LABEL_LIMIT = 64
@@ -63,21 +58,10 @@ def recompute_attention(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention probabilities ``[B, heads, T, S]`` and output of ``attn`` (a ``CausalSelfAttention``).
 
-    Mirrors ``CausalSelfAttention.forward``: SDPA scales ``q @ k^T`` by ``1/sqrt(head_dim)`` and
-    adds ``attn_mask`` (relative mode: the skewed relative logits, already scaled, with ``-inf``
-    above the diagonal); without a mask it applies the causal mask itself.
+    ``CausalSelfAttention.forward`` with the explicit attention, which also gives the weights.
     """
-    b, t, d = x.shape
     q, k, v = attn.heads(x, rotary, past)  # the module's own projections (rotary and cache included)
-    s = k.shape[2]
-    scale = 1.0 / math.sqrt(attn.head_dim)
-    scores = (q @ k.transpose(-2, -1)) * scale
-    allowed = causal_mask(t, s, x.device) if mask is None else mask
-    if attn.relative:
-        rel = skew(q @ attn.rel_emb[attn.rel_emb.shape[0] - s :].to(q.dtype).transpose(0, 1))
-        scores = scores + rel * scale
-    probs = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
-    y = (probs @ v).transpose(1, 2).reshape(b, t, d)
+    y, probs = attn.attend(q, k, v, mask, explicit=True)
     return probs, attn.proj(y)
 
 

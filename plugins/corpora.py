@@ -44,15 +44,13 @@ class UserCorpus:
         return found[:limit] if limit else found
 
 
-class Music21Corpus:
-    """Base for corpora converted from music21's bundled scores into ``cache_dir/<name>/``."""
+class CachedCorpus:
+    """Base for corpora made once into ``cache_dir/<name>/``: ``files`` takes the documented
+    options and hands the folder to :meth:`make`."""
 
     name = ""
     description = ""
     roles: dict[str, str] = {}
-
-    def sources(self, folder: Path) -> list:
-        raise NotImplementedError
 
     def files(
         self,
@@ -62,10 +60,23 @@ class Music21Corpus:
         on_progress: Progress | None = None,
         **_,
     ) -> list[Path]:
-        from midiforge.data.music21_convert import convert_all
-
         folder = Path(cache_dir) / self.name
         folder.mkdir(parents=True, exist_ok=True)
+        return self.make(folder, limit, workers, on_progress)
+
+    def make(self, folder: Path, limit: int | None, workers: int, on_progress: Progress | None) -> list[Path]:
+        raise NotImplementedError
+
+
+class Music21Corpus(CachedCorpus):
+    """Base for corpora converted from music21's bundled scores."""
+
+    def sources(self, folder: Path) -> list:
+        raise NotImplementedError
+
+    def make(self, folder: Path, limit: int | None, workers: int, on_progress: Progress | None) -> list[Path]:
+        from midiforge.data.music21_convert import convert_all
+
         sources = self.sources(folder)
         if limit:
             sources = sources[:limit]
@@ -152,7 +163,7 @@ class Palestrina(Music21Corpus):
         ]
 
 
-class BandArrangements:
+class BandArrangements(CachedCorpus):
     """Chorale and folk melodies arranged for a band (chords, bass, drums, dynamics) by Debian's
     ``mma`` grooves under chord charts from the music itself; see :mod:`midiforge.data.band`."""
 
@@ -164,27 +175,19 @@ class BandArrangements:
     roles = {"melody": "melody", "chords": "chords", "bass": "bass", "drums": "drums"}
     batch = 30  # tunes per mma run (starting mma costs about a second)
 
-    def files(
-        self,
-        cache_dir: Path,
-        limit: int | None = None,
-        workers: int = 2,
-        on_progress: Progress | None = None,
-        **_,
-    ) -> list[Path]:
+    def make(self, folder: Path, limit: int | None, workers: int, on_progress: Progress | None) -> list[Path]:
         import json
 
         from midiforge import atomic
         from midiforge.data.band import TuneSource, rendition_names
         from midiforge.data.workers import WorkerDied, run_jobs
 
+        cache_dir = folder.parent  # the melodies come from the chorale and folk corpora beside it
         chorales = BachChorales().files(cache_dir, limit=limit, workers=workers)
         folk_limit = None if limit is None else max(0, limit - len(chorales))
         folk = FolkTunes().files(cache_dir, limit=folk_limit, workers=workers) if folk_limit != 0 else []
         sources = [TuneSource(p, "soprano", chorale=True) for p in chorales] + [TuneSource(p) for p in folk]
         sources = sources[:limit] if limit else sources
-        folder = Path(cache_dir) / self.name
-        folder.mkdir(parents=True, exist_ok=True)
         failures_path = folder / "failures.json"
         failures = json.loads(failures_path.read_text()) if failures_path.exists() else {}
         names = {s: [f"{n}.mid" for n in rendition_names(s.path.stem)] for s in sources}

@@ -20,9 +20,18 @@ Cache = Any  # each model defines its own nest of plain tensors (tuples of tenso
 
 
 class MidiModel(nn.Module):
-    """Base class: a causal language model over codec token ids."""
+    """Base class: a causal language model over codec token ids.
+
+    Declared capabilities (class attributes the exporters read instead of looking at a model's
+    submodules): ``cache_labels`` names the cache tensors in exported graphs; ``recurrent_state``
+    says the cache is a fixed-size ``(h, c)`` pair that :meth:`step` replaces (an LSTM), so graphs
+    pass it in and out whole; ``writes_kv_buffers`` says :meth:`step_in_buffers` is implemented.
+    """
 
     config: Any
+    cache_labels: tuple[str, ...] = ("key", "value")
+    recurrent_state: bool = False
+    writes_kv_buffers: bool = False
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """Logits ``[B, T, V]`` for every position of ``ids [B, T]`` (causal)."""
@@ -35,6 +44,12 @@ class MidiModel(nn.Module):
     def step(self, ids: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """Logits ``[B, T, V]`` for ``ids`` following what ``cache`` holds, and the grown cache."""
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def step_in_buffers(self, ids: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, end: int) -> torch.Tensor:
+        """:meth:`step`'s logits with a per-layer key/value cache kept in fixed-size buffers ``[layers,
+        1, heads, max_len, head_dim]`` written in place (CoreML states); ``end`` = cached positions
+        after this call. Only for models with ``writes_kv_buffers = True``."""
+        raise NotImplementedError(f"{type(self).__name__} does not write key/value buffers")
 
     def start_from(self, state: dict[str, torch.Tensor], config: Any) -> None:
         """Load another checkpoint's weights (``TrainConfig.init_from``).

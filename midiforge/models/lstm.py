@@ -29,6 +29,7 @@ class LSTMModel(MidiModel):
     """Multi-layer LSTM language model."""
 
     cache_labels = ("h", "c")  # names of the cache tensors in exported graphs (past_h, past_c)
+    recurrent_state = True  # the cache (h, c) has a fixed size; step returns it whole
 
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__()

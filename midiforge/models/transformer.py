@@ -2,7 +2,9 @@
 
 Positions are encoded either with rotary embeddings (``positional="rope"``, the default) or with
 Music Transformer's learned relative attention (Huang et al. 2018) computed with the
-memory-efficient "skewing" trick. Attention is ``F.scaled_dot_product_attention``.
+memory-efficient "skewing" trick. Attention is written once, in :func:`attention` (as nanoGPT
+keeps one): ``F.scaled_dot_product_attention`` by default, the same math in plain ops when the
+weights are wanted (``inspect attention``) or a converter wants plain ops (the CoreML graph).
 
 Everything is plain tensor ops so the model exports to ONNX and CoreML. The generation cache is
 a tuple with one ``(k, v)`` pair per layer, each ``[B, heads, T_past, head_dim]``, grown with
@@ -88,6 +90,57 @@ def skew(qe: torch.Tensor) -> torch.Tensor:
     return flat[..., t : t + t * s].reshape(b, h, t, s)
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+              bias: torch.Tensor | None = None, dropout: float = 0.0, explicit: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``softmax(q kᵀ / sqrt(head_dim) + bias) v`` over the keys ``mask`` allows; the model's one attention.
+
+    ``q [B, heads, T, head_dim]`` are the last T of the S positions of ``k``/``v [B, heads, S,
+    head_dim]``; ``mask`` is bool ``[T, S]`` (None: causal, see :func:`causal_mask`); ``bias`` is
+    added to the scaled scores (relative attention), ``[B, heads, T, S]``. Returns the output
+    ``[B, heads, T, head_dim]`` and, with ``explicit=True``, the weights ``[B, heads, T, S]`` (rows
+    sum to 1); the default fused kernel never builds them and returns ``None``.
+    """
+    if explicit:
+        allowed = causal_mask(q.shape[2], k.shape[2], q.device) if mask is None else mask
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+        if bias is not None:
+            scores = scores + bias
+        weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+        return F.dropout(weights, dropout, training=dropout > 0) @ v, weights
+    if bias is not None:
+        allowed = causal_mask(q.shape[2], k.shape[2], q.device) if mask is None else mask
+        mask = bias.masked_fill(~allowed, float("-inf"))
+    # no mask: SDPA's fused causal path (queries and keys are the same positions)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None), None
+
+
+def extend_cache(past, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values of every position so far: a ``(k, v)`` pair is grown with ``torch.cat``;
+    a :class:`KVBuffers` layer is written in place."""
+    if isinstance(past, KVBuffers):
+        return past.write(k, v)
+    return torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+
+
+@dataclass(frozen=True)
+class KVBuffers:
+    """Layer ``layer`` of fixed-size key/value buffers ``[layers, 1, heads, max_len, head_dim]``
+    (CoreML states) that already hold positions ``0..start``: this step writes ``start..end``."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    layer: int
+    start: int
+    end: int
+
+    def write(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        layer, start, end = self.layer, self.start, self.end
+        self.keys[layer : layer + 1, :, :, start:end] = k.unsqueeze(0)
+        self.values[layer : layer + 1, :, :, start:end] = v.unsqueeze(0)
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -106,29 +159,26 @@ class CausalSelfAttention(nn.Module):
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+            k, v = extend_cache(past, k, v)
         return q, k, v
 
-    def relative_logits(self, q: torch.Tensor, s: int) -> torch.Tensor:
-        """Unscaled ``S_rel [B, heads, T, s]``: q_i . E[distance to key j] (valid for visible keys)."""
-        return skew(q @ self.rel_emb[self.rel_emb.shape[0] - s :].to(q.dtype).transpose(0, 1))
+    def relative_bias(self, q: torch.Tensor, s: int) -> torch.Tensor:
+        """Scaled ``S_rel [B, heads, T, s]``: q_i . E[distance to key j] (valid for visible keys)."""
+        rel = skew(q @ self.rel_emb[self.rel_emb.shape[0] - s :].to(q.dtype).transpose(0, 1))
+        return rel * (1.0 / math.sqrt(self.head_dim))
 
-    def forward(self, x, rotary=None, past=None, mask=None):
-        b, t, d = x.shape
+    def attend(self, q, k, v, mask=None, explicit: bool = False):
+        """:func:`attention` with this module's relative bias and dropout: ``(output [B, T, d_model]
+        before the output projection, weights or None)``."""
+        bias = self.relative_bias(q, k.shape[2]) if self.relative else None
+        y, weights = attention(q, k, v, mask, bias, self.dropout if self.training else 0.0, explicit)
+        b, _, t, _ = q.shape
+        return y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim), weights
+
+    def forward(self, x, rotary=None, past=None, mask=None, explicit: bool = False):
         q, k, v = self.heads(x, rotary, past)
-        attn_mask = mask
-        if self.relative:
-            rel = self.relative_logits(q, k.shape[2])
-            attn_mask = (rel * (1.0 / math.sqrt(self.head_dim))).masked_fill(~mask, float("-inf"))
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=attn_mask,
-            dropout_p=self.dropout if self.training else 0.0,
-            is_causal=attn_mask is None,
-        )
-        return self.proj(y.transpose(1, 2).reshape(b, t, d)), (k, v)
+        y, _ = self.attend(q, k, v, mask, explicit)
+        return self.proj(y), (k, v)
 
 
 class Block(nn.Module):
@@ -142,8 +192,8 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, rotary=None, past=None, mask=None):
-        a, kv = self.attn(self.ln1(x), rotary, past, mask)
+    def forward(self, x, rotary=None, past=None, mask=None, explicit: bool = False):
+        a, kv = self.attn(self.ln1(x), rotary, past, mask, explicit)
         x = x + self.drop(a)
         return x + self.drop(self.mlp(self.ln2(x))), kv
 
@@ -240,6 +290,23 @@ class MusicTransformer(MidiModel):
             x, kv = block(x, rotary, past, mask)
             new_cache.append(kv)
         return self._logits(x), tuple(new_cache)
+
+    #: declared capability: :meth:`step_in_buffers` runs on fixed-size key/value buffers (the
+    #: exporters' stateful CoreML graph)
+    writes_kv_buffers = True
+
+    def step_in_buffers(self, ids: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, end: int) -> torch.Tensor:
+        """:meth:`step`'s logits with the cache in fixed-size buffers ``[layers, 1, heads,
+        max_len, head_dim]`` that hold the first ``end - T`` positions; ``ids``' keys and values
+        are written in place (CoreML states cannot grow), then attended with plain ops."""
+        t = ids.shape[1]
+        start = end - t
+        mask = causal_mask(t, end, ids.device)
+        rotary = self._rotary(start, end)
+        x = self.tok_emb(ids)
+        for layer, block in enumerate(self.blocks):
+            x, _ = block(x, rotary, KVBuffers(keys, values, layer, start, end), mask, explicit=True)
+        return self._logits(x)
 
 
 def _embed(fresh: torch.Tensor, trained: torch.Tensor, zero_rest: bool) -> torch.Tensor:
