@@ -134,3 +134,27 @@ def test_truncated_checkpoint_is_refused_clearly(tmp_path):
         load_checkpoint(path)
     with pytest.raises(MidiforgeError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_a_deeper_wider_transformer_grows_from_a_small_one_with_the_same_predictions():
+    from midiforge.models.base import config_to_dict
+
+    _, small = tiny_model("music-transformer")
+    cfg = config_to_dict(small.config)
+    big = build_model(model_plugin("music-transformer"), {**cfg, "n_layers": 5, "d_ff": 6 * cfg["d_model"]})
+    big.start_from(small.state_dict(), small.config)
+    small.eval(), big.eval()
+    ids = torch.randint(0, 61, (2, 24))
+    with torch.no_grad():
+        assert torch.allclose(big(ids), small(ids), atol=1e-5)
+    assert big.num_parameters() > 2 * small.num_parameters()
+    trained = dict(small.named_parameters())
+    assert torch.equal(big.blocks[2].attn.qkv.weight, trained["blocks.1.attn.qkv.weight"])  # 2 blocks over 5
+    assert not big.blocks[1].attn.proj.weight.any()  # a new block adds nothing until trained
+
+    wider = build_model(model_plugin("music-transformer"), {**cfg, "d_model": 64})
+    with pytest.raises(MidiforgeError, match="cannot grow from this checkpoint \\(d_model differ"):
+        wider.start_from(small.state_dict(), small.config)
+    _, lstm = tiny_model("lstm")
+    with pytest.raises(MidiforgeError, match="cannot start from a checkpoint of another shape"):
+        lstm.start_from(small.state_dict(), small.config)

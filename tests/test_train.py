@@ -343,3 +343,17 @@ def test_validation_rows_carry_the_epoch_and_checkpoints_are_0644(chorales, tmp_
     assert [float(r[1]) for r in csv_rows if r[3]] == [r["epoch"] for r in val_rows]
     for name in ("best.safetensors", "last.safetensors", "last.state.pt", "metrics.csv"):
         assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_init_from_grows_the_trained_model_into_a_bigger_one(chorales, tmp_path):
+    from midiforge.training.trainer import Trainer
+
+    small = train(tiny_config(chorales, tmp_path / "small", epochs=1))
+    bigger = dict(TINY_TRANSFORMER, n_layers=4, d_ff=256, dropout=0.0)
+    trainer = Trainer(tiny_config(chorales, tmp_path / "big", model_config=bigger, init_from=str(small.best)))
+    loaded = load_checkpoint(small.best)
+    ids = torch.randint(0, 415, (2, 32))
+    with torch.no_grad():
+        assert torch.allclose(trainer.model.eval()(ids), loaded.model(ids), atol=1e-5)
+    with pytest.raises(MidiforgeError, match="checkpoint .* not found"):
+        Trainer(tiny_config(chorales, tmp_path / "none", init_from=str(tmp_path / "missing.safetensors")))
