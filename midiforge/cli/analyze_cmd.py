@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console, progress, stage_progress
+from midiforge.cli.common import console, err_console, out_folder_option, progress, stage_progress
 from midiforge.data.analyze import AnalysisReport, analyze
 from midiforge.data.midi_io import DEFAULT_MAX_MB, LoadLimits
 from midiforge.errors import MidiforgeError
@@ -68,12 +68,7 @@ def print_report(report: AnalysisReport, max_rows: int) -> None:
 @click.command("analyze")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--corpus", help="Analyze a corpus instead of PATH (bach-chorales, folk, palestrina).")
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Folder for analysis.json and histograms.png [default: analysis/<name>].",
-)
+@out_folder_option("Folder for analysis.json and histograms.png [default: analysis/<name>].")
 @click.option("--limit", type=int, help="Only the first N files.")
 @click.option("--workers", default=2, show_default=True, help="Worker processes.")
 @click.option("--max-rows", default=30, show_default=True, help="Per-file rows to print (0 = summary only).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 import click
@@ -88,3 +89,9 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/red] Work already written is kept; re-run to resume.")
         return 130
+
+
+def out_folder_option(help: str, default: Path | None = None):
+    """The ``-o/--out FOLDER`` option every folder-writing command takes (shown default when given)."""
+    return click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=default,
+                        show_default=default is not None, help=help)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from midiforge.cli.common import console, progress
+from midiforge.cli.common import console, out_folder_option, progress
 from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.errors import MidiforgeError
 from midiforge.evaluation.report import EvaluationSettings
@@ -27,13 +27,7 @@ from midiforge.evaluation.report import EvaluationSettings
     help="What originality is checked against: folder, corpus, or a prepared dataset (its train files); "
     "default: the reference.",
 )
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("evaluation"),
-    help="Folder for report.json and distributions.png.",
-)
+@out_folder_option("Folder for report.json and distributions.png.", Path("evaluation"))
 @dataclass_options(EvaluationSettings, "ngram_notes", "copy_threshold_notes", "max_pairs", "max_reference_files", "seed")
 @click.option(
     "--perplexity",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from midiforge.cli.common import console, err_console
+from midiforge.cli.common import console, err_console, out_folder_option
 from midiforge.inspect_attention import DEFAULT_LABEL_LIMIT, DEFAULT_MAX_TOKENS
 
 
@@ -23,14 +23,7 @@ def command() -> None:
     default=None,
     help="Use this MIDI file (tokenized with the checkpoint's codec) instead of a generated sample.",
 )
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("attention"),
-    show_default=True,
-    help="Folder for layer_N.png and tokens.json.",
-)
+@out_folder_option("Folder for layer_N.png and tokens.json.", Path("attention"))
 @click.option(
     "--max-tokens",
     type=int,

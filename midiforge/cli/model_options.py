@@ -25,9 +25,13 @@ def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
         raise MidiforgeError(f"--top-k must be >= 0, got {top_k}")
 
 
+def backend_option(fn):
+    return click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True,
+                        help="Inference runtime (auto = the fastest available).")(fn)
+
+
 def model_options(fn):
-    fn = click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True,
-                      help="Inference runtime (auto = the fastest available).")(fn)
+    fn = backend_option(fn)
     return click.option("--model", default=None,
                         help="Checkpoint (.safetensors) or exported model (.onnx); default: the shipped model.")(fn)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, model_opt_option, parse_key_values, progress
+from midiforge.cli.common import console, model_opt_option, out_folder_option, parse_key_values, progress
 from midiforge.cli.dataclass_options import dataclass_options
+from midiforge.cli.model_options import backend_option
 from midiforge.pipeline import STAGES, PipelineResult, StageOutcome
 from midiforge.training.config import TrainConfig, build_config
 
@@ -67,14 +68,7 @@ def print_summary(result: PipelineResult) -> None:
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @click.option("--corpus", help="Corpus name instead of SOURCE (see `midiforge plugins`), e.g. bach-chorales.")
 @click.option("--limit", type=int, default=None, help="Use only the first N files of the source.")
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("midiforge-pipeline"),
-    show_default=True,
-    help="Output folder: analysis/, dataset/, model/, generated/, evaluation/ and stages.json.",
-)
+@out_folder_option("Output folder: analysis/, dataset/, model/, generated/, evaluation/ and stages.json.", Path("midiforge-pipeline"))
 @dataclass_options(TrainConfig, "model", layered=True)
 @model_opt_option
 @dataclass_options(TrainConfig, "epochs", "max_steps", "max_minutes", "batch_size", "seq_len", "lr", "device",
@@ -84,13 +78,7 @@ def print_summary(result: PipelineResult) -> None:
 )
 @click.option("--n-clips", type=int, default=4, show_default=True, help="How many pieces to generate.")
 @click.option("--bars", type=int, default=8, show_default=True, help="Bars per generated piece.")
-@click.option(
-    "--backend",
-    type=click.Choice(["auto", "onnx", "torch"]),
-    default="auto",
-    show_default=True,
-    help="Generation runtime (auto = ONNX when available).",
-)
+@backend_option
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed for the split, training and generation."
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, parse_key_values, progress, stage_progress
+from midiforge.cli.common import console, out_folder_option, parse_key_values, progress, stage_progress
 from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.data.prepare import PrepareOptions, PrepareSummary, prepare_dataset
 from midiforge.errors import MidiforgeError
@@ -59,12 +59,7 @@ def print_summary(summary: PrepareSummary) -> None:
 @click.option(
     "--path", "corpus_path", type=click.Path(path_type=Path), help="Folder of MIDI files for --corpus user."
 )
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Dataset folder [default: datasets/<corpus or folder name>].",
-)
+@out_folder_option("Dataset folder [default: datasets/<corpus or folder name>].")
 @click.option("--limit", type=int, help="Use only the first N files of the corpus (folk has ~11,500 tunes).")
 @dataclass_options(PrepareOptions, "tokenizer", "max_seq_len")
 @click.option(
