@@ -438,6 +438,8 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
             continue
         if MONOPHONIC[role]:
             _make_monophonic(track)
+        else:
+            _one_note_per_key(track)
         tracks[role] = track
     for role in by_program.values():
         track = tracks.get(role) or symusic.Track()
@@ -477,6 +479,23 @@ def _make_monophonic(track) -> None:
             kept[-1].duration = note.time - kept[-1].time
         kept.append(note)
     track.notes = kept
+
+
+def _one_note_per_key(track) -> None:
+    """A key sounds once at a time: of two notes of one pitch starting together the longer (then
+    louder) stays, and a note still sounding when its pitch starts again is cut there. MIDI cannot
+    tell such notes apart (files and synths pair the note-offs differently), so the file and live
+    playback would hear them differently."""
+    notes = sorted(track.notes, key=lambda n: (n.pitch, n.time, -n.duration, -n.velocity))
+    kept = []
+    for note in notes:
+        if kept and kept[-1].pitch == note.pitch:
+            if kept[-1].time == note.time:
+                continue
+            if kept[-1].end > note.time:
+                kept[-1].duration = note.time - kept[-1].time
+        kept.append(note)
+    track.notes = sorted(kept, key=lambda n: (n.time, n.pitch))
 
 
 def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[Key], roles: list[str],

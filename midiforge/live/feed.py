@@ -84,13 +84,17 @@ class LiveFeed:
         notes, _ = notes_from_score(score)
         bar_beats = beats_per_bar(score)
         end = known * bar_beats
-        last_start: dict[int, float] = {}
+        # A note that reaches the last known bar line may go on in the next bar (the render cuts it
+        # there); it is settled only once its key is struck again (which ends it) or the piece ends.
+        last_start: dict[tuple[int, int], float] = {}
         for note in notes:
-            last_start[note.channel] = max(last_start.get(note.channel, 0.0), note.start)
+            key = (note.channel, note.pitch)
+            last_start[key] = max(last_start.get(key, 0.0), note.start)
         for bar in bars_of(notes, bar_beats, first_bar=done):
             if bar.end > end + 1e-9:
                 break
-            settled = all(n.start + n.duration <= end + 1e-9 or last_start[n.channel] > n.start for n in bar)
+            settled = all(n.start + n.duration < end - 1e-9 or last_start[(n.channel, n.pitch)] > n.start
+                          for n in bar)
             if not (final or settled):
                 break
             self._released.append(bar)
