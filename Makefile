@@ -25,10 +25,10 @@ install: $(BIN)/python  ## create .venv and install midiforge with dev extras (e
 	$(BIN)/python -m pip install -e '.[dev,live]'
 
 test:  ## fast test suite (skips tests marked slow)
-	$(BIN)/pytest -q -m "not slow"
-
-test-all:  ## every test, slow ones included
 	$(BIN)/pytest -q
+
+test-all:  ## every test, slow ones included (what CI runs)
+	$(BIN)/pytest -q -m ""
 
 lint:  ## ruff checks
 	$(BIN)/ruff check .

@@ -76,6 +76,7 @@ def transformer_export(tiny_checkpoint, tmp_path_factory):
     return out, export_model("coreml", tiny_checkpoint, out, max_len=64)
 
 
+@pytest.mark.slow
 def test_transformer_exports_stateful_and_stateless(transformer_export):
     out, report = transformer_export
     assert report.passed, report.artifacts
@@ -95,6 +96,7 @@ def test_transformer_exports_stateful_and_stateless(transformer_export):
     assert all(i.shortDescription for i in spec.description.input)
 
 
+@pytest.mark.slow
 def test_stateful_cache_is_used_between_calls(transformer_export, tiny_checkpoint):
     """Two calls (prompt, then one token) must equal PyTorch on the whole sequence, which is only
     possible if the first call's keys/values were kept in the state."""
@@ -113,6 +115,7 @@ def test_stateful_cache_is_used_between_calls(transformer_export, tiny_checkpoin
     assert np.abs(cold.astype(np.float32) - ref).max() > 0.05  # zero cache gives other logits
 
 
+@pytest.mark.slow
 def test_lstm_exports_both_variants(tmp_path):
     from midiforge.data.codec import Codec
     from midiforge.models.checkpoint import save_checkpoint
@@ -150,6 +153,7 @@ def test_bad_coreml_options_fail_before_loading(tmp_path):
         export_model("coreml", tmp_path / "missing.safetensors", tmp_path / "x.mlpackage", compress="int3")
 
 
+@pytest.mark.slow
 def test_fp32_stateful_passes_with_the_fp16_state_tolerance(tiny_checkpoint, tmp_path):
     """Core ML states are fp16 only, so fp32 stateful exports are held to a tolerance that says so."""
     from midiforge.exporters.coreml import FP32_FP16_STATE_TOLERANCE

@@ -202,6 +202,7 @@ def test_scale_lock_keeps_every_pitch_in_key(engine, tmp_path):
         assert all(n.pitch % 12 in scale for n in _tracks(f)["Melody"])
 
 
+@pytest.mark.slow
 def test_shipped_model_exports_to_onnx_and_generates_from_it(tmp_path):
     import subprocess
     import sys

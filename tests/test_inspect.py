@@ -74,6 +74,7 @@ def test_cli_writes_pngs_and_tokens(tiny_checkpoint, tmp_path):
     assert info["bar_positions"] and all(info["tokens"][i].startswith("Bar") for i in info["bar_positions"])
 
 
+@pytest.mark.slow
 def test_midi_input_is_tokenized_with_the_checkpoint_codec(tiny_checkpoint, tmp_path):
     pretty_midi = pytest.importorskip("pretty_midi")
     pm = pretty_midi.PrettyMIDI()

@@ -46,6 +46,7 @@ def wheel(tmp_path_factory) -> Path:
     return next(out.glob("midiforge-*.whl"))
 
 
+@pytest.mark.slow
 def test_wheel_has_no_generic_top_level_names(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
@@ -73,6 +74,7 @@ def _site(py: Path) -> str:
                                    text=True).strip()
 
 
+@pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_runs(installed, tmp_path):
     venv = installed
     py = venv / "bin" / "python"
@@ -92,6 +94,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(installed, tmp_path):
     assert {"harmonic", "music-transformer", "onnx", "remi"} <= names
 
 
+@pytest.mark.slow
 def test_wheel_exports_the_shipped_model_and_generates_with_it(installed, tmp_path):
     """The default checkpoint is found through the installed package, not the source tree."""
     work = tmp_path / "work"  # away from the checkout, so nothing can come from the source tree

@@ -26,6 +26,7 @@ def states(out: Path) -> dict:
     return json.loads((out / "stages.json").read_text())["stages"]
 
 
+@pytest.mark.slow
 def test_stops_after_prepare_then_resumes_then_force_reruns(songs, tmp_path, capsys):
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exit_info:

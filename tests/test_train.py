@@ -104,6 +104,7 @@ def test_loss_falls_and_outputs_are_written(chorales, tmp_path):
     assert loaded.meta["training"]["tokens_seen"] == result.tokens_seen > 0
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run(chorales, tmp_path):
     """Crash at step 11 (last checkpoint at step 8, mid-epoch), resume: same losses as one run."""
     full = train(tiny_config(chorales, tmp_path / "a", checkpoint_interval=4))
@@ -274,6 +275,7 @@ def test_a_resumable_checkpoint_is_saved_on_a_time_interval(chorales, tmp_path):
     assert not (tmp_path / "off" / "last.state.pt").exists()
 
 
+@pytest.mark.slow
 def test_kill_after_the_first_save_and_rerun_resumes_without_temporary_files(chorales, tmp_path):
     import signal
     import time
