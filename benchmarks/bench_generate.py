@@ -253,6 +253,11 @@ def main() -> None:
     print(f"share of the weight-bandwidth floor:           {r['sampler_ort'] / floor:.0%} with the sampler, "
           f"{r['raw_ort'] / floor:.0%} raw (target >= 50%; {wbytes / 1e6:.1f} MB fp32 weights at "
           f"{bandwidth / 1e9:.1f} GB/s {'given' if args.bandwidth else 'measured'} = {floor:.0f} tok/s)")
+    if args.quantize != "none":  # the floor of the bytes actually read: the int8 file
+        qfloor = bandwidth / report.artifacts[0].size_bytes
+        print(f"share of the {args.quantize} file's bandwidth floor:      {r['sampler_ort'] / qfloor:.0%} with the "
+              f"sampler, {r['raw_ort'] / qfloor:.0%} raw ({report.artifacts[0].size_bytes / 1e6:.1f} MB = "
+              f"{qfloor:.0f} tok/s)")
     print(f"the sampler's own share of the time:           {sampler_share:.0%}")
     print(f"16 s melody clip:                              {clip_s:.3f} s   (target <= 0.3 s)")
     if not args.skip_songs:
