@@ -225,3 +225,33 @@ def test_int8_weights_keep_the_default_models_greedy_tokens(tmp_path):
         return out
 
     assert greedy(OnnxBackend(tmp_path / "int8.onnx")) == greedy(OnnxBackend(tmp_path / "fp32.onnx"))
+
+
+def test_ragged_prompts_prefill_at_once_and_finished_rows_hold_still(tiny_checkpoint, tmp_path):
+    """The fused decoder feeds prompts of different lengths in one call, each row attending to
+    its own tokens only, and a held row stops growing: every row decodes as if it ran alone."""
+    assert export_model("onnx", tiny_checkpoint, tmp_path / "m.onnx", attention="fused").passed
+    backend = OnnxBackend(tmp_path / "m.onnx")
+    assert backend.ragged_prefill
+    rng = np.random.default_rng(3)
+    prompts = [rng.integers(4, backend.vocab_size, n).tolist() for n in (5, 23, 12)]
+    follow = rng.integers(4, backend.vocab_size, (3, 4))
+
+    def alone(row: int, steps: int) -> list[np.ndarray]:
+        logits, state = backend.step(np.asarray([prompts[row]]), backend.start(1))
+        out = [logits[0]]
+        for t in range(steps):
+            logits, state = backend.step(follow[row : row + 1, t : t + 1], state)
+            out.append(logits[0])
+        return out
+
+    logits, state = backend.prefill(prompts, backend.start(3))
+    want = [alone(row, 4) for row in range(3)]
+    np.testing.assert_allclose(logits, np.stack([w[0] for w in want]), atol=1e-5)
+    for t in range(4):
+        if t == 2:
+            backend.hold(state, np.array([False, True, False]))  # row 1 is done after 2 steps
+        logits, state = backend.step(follow[:, t : t + 1], state)
+        for row in (0, 2) if t >= 2 else range(3):
+            np.testing.assert_allclose(logits[row], want[row][t + 1], atol=1e-5)
+    assert state.lengths.tolist() == [5 + 4, 23 + 2, 12 + 4]

@@ -23,6 +23,11 @@ class Backend(Protocol):
     def step(self, ids: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
         """Feed ``ids`` [B, T] (int64) and return (logits [B, V] float32 of the last position, state)."""
 
+    # Optional: a backend with ``ragged_prefill = True`` also has ``prefill(prompts, state) ->
+    # (logits [B, V], state)``, feeding prompts of different lengths in one call, and
+    # ``hold(state, rows)``, after which those rows stop growing; the sampler then skips forcing
+    # the longer prompts' tails token by token (OnnxBackend with the fused decoder).
+
 
 class TorchBackend:
     """Runs a PyTorch ``MidiModel`` with its key/value (or recurrent) cache."""

@@ -75,7 +75,9 @@ class OnnxCache:
         self.values = values  # past name -> OrtValue
         self.buffers = buffers  # gqa: past name -> the numpy memory behind the OrtValue
         self.batch = batch
-        self.length = 0  # tokens already in the cache
+        self.length = 0  # tokens already in the cache (the longest row's)
+        self.lengths = np.zeros(batch, np.int64)  # gqa: each row's own length (rows may differ)
+        self.held: np.ndarray | None = None  # gqa: rows that stopped growing (see OnnxBackend.hold)
 
     def __getitem__(self, name: str) -> np.ndarray:
         """The cache tensor ``name`` as numpy (for inspection; trimmed to the filled length)."""
@@ -126,13 +128,19 @@ class OnnxBackend:
     def run(self, ids: np.ndarray, state: OnnxCache) -> tuple[np.ndarray, OnnxCache]:
         """Logits ``[B, T, V]`` for every fed position; ``state`` now holds the fed tokens too."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        total = state.length + ids.shape[1]
+        grow = ids.shape[1] if state.held is None else np.where(state.held, 0, ids.shape[1])
+        return self._run(ids, state, state.lengths + grow)
+
+    def _run(self, ids: np.ndarray, state: OnnxCache, lengths: np.ndarray) -> tuple[np.ndarray, OnnxCache]:
+        """Feed ``ids``; afterwards row b's cache holds ``lengths[b]`` tokens (gqa decoders count
+        each row on its own, so right-padded rows of a ragged prompt are ignored)."""
+        total = int(lengths.max()) if self.decoder == GQA else state.length + ids.shape[1]
         binding = self.session.io_binding()
         binding.bind_cpu_input(INPUT_IDS, ids)
         binding.bind_output(LOGITS)
         if self.decoder == GQA:
             self._ensure_capacity(state, total)
-            binding.bind_cpu_input(SEQLENS, np.full(state.batch, total - 1, np.int32))
+            binding.bind_cpu_input(SEQLENS, (lengths - 1).astype(np.int32))
             binding.bind_cpu_input(TOTAL_LEN, np.asarray(total, np.int32))
         for name in self._names:
             binding.bind_ortvalue_input(past_name(name), state.values[past_name(name)])
@@ -144,12 +152,34 @@ class OnnxBackend:
         logits, *present = binding.get_outputs()
         if self.decoder != GQA:
             state.values = {past_name(n): v for n, v in zip(self._names, present, strict=True)}
-        state.length = total
+        state.length, state.lengths = total, np.asarray(lengths, np.int64)
         return logits.numpy(), state
 
     def step(self, ids: np.ndarray, state: OnnxCache) -> tuple[np.ndarray, OnnxCache]:
         logits, state = self.run(ids, state)
         return np.ascontiguousarray(logits[:, -1], dtype=np.float32), state
+
+    @property
+    def ragged_prefill(self) -> bool:
+        """Can :meth:`prefill` feed prompts of different lengths in one call? (fused decoders)"""
+        return self.decoder == GQA
+
+    def hold(self, state: OnnxCache, rows: np.ndarray) -> None:
+        """Rows that are finished stop growing: what they are still fed rewrites their last slot.
+        With ragged rows a finished row would otherwise outgrow the window before the others end."""
+        if self.decoder == GQA:
+            state.held = np.asarray(rows, bool).copy()
+
+    def prefill(self, prompts: list[list[int]], state: OnnxCache) -> tuple[np.ndarray, OnnxCache]:
+        """Feed a fresh cache every row's whole prompt in one call (right-padded, each row attending
+        to its own tokens only) and return each row's last-position logits ``[B, V]``."""
+        lengths = np.asarray([len(p) for p in prompts], np.int64)
+        ids = np.zeros((len(prompts), int(lengths.max())), np.int64)
+        for row, prompt in enumerate(prompts):
+            ids[row, : len(prompt)] = prompt
+        logits, state = self._run(ids, state, lengths)
+        last = logits[np.arange(len(prompts)), lengths - 1]
+        return np.ascontiguousarray(last, dtype=np.float32), state
 
     def _ensure_capacity(self, state: OnnxCache, total: int) -> None:
         """Grow the shared buffers (doubling) so ``total`` tokens fit; refuse beyond the context."""

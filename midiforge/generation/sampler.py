@@ -148,9 +148,14 @@ class Sampler:
         prompts = [list(r.prompt) for r in reqs]
         # Feed the common prompt length in one call; the rest of longer prompts is forced token by
         # token inside the loop, so every row's cache always holds exactly its own sequence.
-        common = min(len(p) for p in prompts)
+        # A backend that feeds ragged prompts at once (the fused ONNX decoder) gets them whole.
+        ragged = getattr(self.backend, "ragged_prefill", False)
+        common = max(len(p) for p in prompts) if ragged else min(len(p) for p in prompts)
         state = self.backend.start(B)
-        logits, state = self.backend.step(np.asarray([p[:common] for p in prompts], np.int64), state)
+        if common > min(len(p) for p in prompts):
+            logits, state = self.backend.prefill(prompts, state)
+        else:
+            logits, state = self.backend.step(np.asarray([p[:common] for p in prompts], np.int64), state)
         pending = _Pending([p[common:] for p in prompts], g.pad_id)
         for b, p in enumerate(prompts):
             st.replay(g, b, p[:common])
@@ -184,6 +189,8 @@ class Sampler:
                 if st.done.all():
                     break
                 tok = np.where(st.done, g.pad_id, tok)
+                if ragged:  # rows grow on their own there: finished ones stop
+                    self.backend.hold(state, st.done)
                 # The backend decodes (without the GIL) while the next step's masks are prepared.
                 step = decoder.submit(self.backend.step, tok[:, None].astype(np.int64), state)
                 st.update(g, tok, masks["mono"])
