@@ -177,7 +177,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--heads", type=int, default=None, help="default: d_model / 64, at least 4")
     ap.add_argument("--d-ff", type=int, default=0, help="0 = 4 x d_model")
-    ap.add_argument("--quantize", choices=["none", "int8"], default="none", help="int8 weights for onnxruntime")
+    ap.add_argument("--quantize", choices=["none", "int8", "fp16"], default="none", help="int8 weights, or fp16-stored weights")
     ap.add_argument("--attention", choices=["auto", "fused", "plain"], default="auto")
     ap.add_argument("--bandwidth", type=float, default=None,
                     help="memory read bandwidth in GB/s for the floor (default: measured now)")
@@ -253,7 +253,7 @@ def main() -> None:
     print(f"share of the weight-bandwidth floor:           {r['sampler_ort'] / floor:.0%} with the sampler, "
           f"{r['raw_ort'] / floor:.0%} raw (target >= 50%; {wbytes / 1e6:.1f} MB fp32 weights at "
           f"{bandwidth / 1e9:.1f} GB/s {'given' if args.bandwidth else 'measured'} = {floor:.0f} tok/s)")
-    if args.quantize != "none":  # the floor of the bytes actually read: the int8 file
+    if args.quantize == "int8":  # the floor of the bytes actually read (fp16-stored weights load as fp32)
         qfloor = bandwidth / report.artifacts[0].size_bytes
         print(f"share of the {args.quantize} file's bandwidth floor:      {r['sampler_ort'] / qfloor:.0%} with the "
               f"sampler, {r['raw_ort'] / qfloor:.0%} raw ({report.artifacts[0].size_bytes / 1e6:.1f} MB = "
