@@ -451,6 +451,8 @@ def finish_score(engine: Engine, tokens: list[int], options: StyleOptions, roles
         track.is_drum = role == "drums"
         tracks[role] = track
     score.tracks = [tracks[role] for role in by_program.values()]
+    if "chords" in tracks and len(tracks) > 1:
+        _pedal_through_silence(tracks["chords"], score.tracks, tpq * options.beats_per_bar(), tpq * 4 // den)
     if key is not None:
         from midiforge.music.keys import key_signature
 
@@ -483,6 +485,29 @@ def _make_monophonic(track) -> None:
             kept[-1].duration = note.time - kept[-1].time
         kept.append(note)
     track.notes = kept
+
+
+def _pedal_through_silence(chords, tracks, bar_ticks: int, beat_ticks: int) -> None:
+    """Where the whole band would fall silent for a beat, the comping chord before the gap is held
+    on (a sustain pedal) until the part's next chord or the bar line: articulation, not new notes.
+    Bar by bar, so a partly generated piece (live playback) is drawn as the finished file is."""
+    import numpy as np
+
+    ends = [n.end for t in tracks for n in t.notes]
+    if not ends or not len(chords.notes):
+        return
+    sounding = np.zeros(-(-max(ends) // beat_ticks), bool)
+    for track in tracks:
+        for n in track.notes:
+            sounding[n.time // beat_ticks : -(-n.end // beat_ticks)] = True
+    onsets = sorted({n.time for n in chords.notes})
+    for note in chords.notes:
+        bar_end = (note.time // bar_ticks + 1) * bar_ticks
+        later = [t for t in onsets if t > note.time]
+        until = min(later[0] if later else bar_end, bar_end)
+        gap = sounding[-(-note.end // beat_ticks) : until // beat_ticks]
+        if note.end < until and len(gap) and not gap.all():
+            note.duration = until - note.time
 
 
 def _one_note_per_key(track) -> None:
