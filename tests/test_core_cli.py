@@ -110,6 +110,7 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_only_tokenizers_that_work_end_to_end_are_listed_and_others_refused(tmp_path):
     data = json.loads(run("plugins", "--json").stdout)
     assert {p["name"] for p in data["plugins"] if p["kind"] == "tokenizer"} == {"remi"}

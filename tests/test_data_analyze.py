@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from midiforge.cli import main
 from midiforge.data.analyze import analyze, onset_polyphony
 from midiforge.data.midi_io import LoadLimits
@@ -68,6 +70,7 @@ def main_exit(argv: list[str]) -> int:
     return 0
 
 
+@pytest.mark.slow
 def test_analyze_never_replaces_an_earlier_analysis(tmp_path: Path, capsys) -> None:
     root = tmp_path / "midi"
     bad_folder(root)

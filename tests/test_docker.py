@@ -78,6 +78,7 @@ def test_dockerfile_shape() -> None:
     assert {".git", ".venv", "runs"} <= set(ignored)
 
 
+@pytest.mark.slow
 def test_every_pip_requirement_in_the_dockerfile_resolves(tmp_path) -> None:
     """``pip install --dry-run`` against this environment: no download, no new venv."""
     requirements = _pip_requirements(_instructions(DOCKERFILE.read_text()))

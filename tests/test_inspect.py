@@ -46,6 +46,7 @@ def test_recomputed_attention_reproduces_the_relative_model():
     _check_layers(model, torch.randint(0, 50, (1, 30)))
 
 
+@pytest.mark.slow
 def test_cli_writes_pngs_and_tokens(tiny_checkpoint, tmp_path):
     out = tmp_path / "attention"
     result = CliRunner().invoke(

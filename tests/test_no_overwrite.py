@@ -125,6 +125,7 @@ def test_infill_and_vary_keep_an_earlier_result(tiny_checkpoint, tmp_path):
     assert song.read_bytes()  # the user's own file is untouched
 
 
+@pytest.mark.slow
 def test_two_concurrent_generate_commands_keep_all_40_files(tiny_checkpoint, tmp_path):
     import subprocess
     import sys

@@ -151,6 +151,7 @@ def arpeggio(site_packages):
     return site_packages
 
 
+@pytest.mark.slow
 def test_example_plugin_shows_up_and_generates(arpeggio, tiny_checkpoint, tmp_path):
     before = sorted(p.relative_to(EXAMPLE) for p in EXAMPLE.rglob("*"))
     data = json.loads(run("plugins", "--json", env=arpeggio.env).stdout)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,9 @@ class Engine:
     def run(self, requests: list[Request], sampling: SamplingConfig, batch_size: int = 32) -> list[list[int]]:
         """Generate every request, ``batch_size`` at a time (same-length prompts batch best)."""
         out: list[list[int]] = []
+        if self.context_length:  # no row outgrows the trained window, whatever its own budget
+            requests = [replace(r, max_tokens=max(1, min(r.max_tokens, int(self.context_length) - len(r.prompt))))
+                        for r in requests]
         for i in range(0, len(requests), batch_size):
             chunk = requests[i : i + batch_size]
             cfg = sampling if sampling.seed is None else _with_seed(sampling, sampling.seed + i)

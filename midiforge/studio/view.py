@@ -27,7 +27,11 @@ def track_roles(score) -> dict[int, str]:
     """Track index -> the role infill knows it by (melody, chords, bass, drums)."""
     from midiforge.data.roles import find_roles
 
-    return {i: role for role, idx in find_roles(score).items() for i in idx}
+    roles: dict[int, str] = {}
+    for role, indices in find_roles(score).items():  # bass before chords: a bass that also
+        for i in indices:  # carries the harmony of single-note comping stays the bass
+            roles.setdefault(i, role)
+    return roles
 
 
 def bar_ticks(score) -> list[int]:
