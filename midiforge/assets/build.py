@@ -28,6 +28,7 @@ SHIPPED_QUANTIZE = "fp16"
 
 def build(checkpoint: Path | None = None, out_dir: Path = ASSETS, quantize: str = SHIPPED_QUANTIZE) -> list[Path]:
     """Export ``checkpoint`` into ``out_dir/default.onnx`` + ``default.json``; return the two paths."""
+    from midiforge import contracts
     from midiforge.exporting.api import export_model
     from midiforge.generation.engine import DEFAULT_MODEL_NAME, DEFAULT_ONNX_NAME, file_digest
 
@@ -37,7 +38,10 @@ def build(checkpoint: Path | None = None, out_dir: Path = ASSETS, quantize: str 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
         onnx_tmp = Path(tmp) / DEFAULT_ONNX_NAME
-        report = export_model("onnx", checkpoint, onnx_tmp, quantize=quantize)
+        exporter = contracts.exporter_for_backend("onnx")  # whichever exporter writes for that backend
+        if exporter is None:
+            raise MidiforgeError("no exporter plugin writes for the onnx backend (see 'midiforge plugins')")
+        report = export_model(exporter.name, checkpoint, onnx_tmp, quantize=quantize)
         if not report.passed:
             raise MidiforgeError(f"the ONNX export of {checkpoint.name} failed validation "
                                  f"(max logit error {report.max_abs_err_full:.1e} > {report.tolerance:.0e})")
