@@ -7,6 +7,7 @@ lock, asked chords) or arrange what the model wrote (a repeated section is the s
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
@@ -503,8 +504,8 @@ def _pedal_through_silence(chords, tracks, bar_ticks: int, beat_ticks: int) -> N
     onsets = sorted({n.time for n in chords.notes})
     for note in chords.notes:
         bar_end = (note.time // bar_ticks + 1) * bar_ticks
-        later = [t for t in onsets if t > note.time]
-        until = min(later[0] if later else bar_end, bar_end)
+        at = bisect.bisect_right(onsets, note.time)  # the part's next chord
+        until = min(onsets[at], bar_end) if at < len(onsets) else bar_end
         gap = sounding[-(-note.end // beat_ticks) : until // beat_ticks]
         if note.end < until and len(gap) and not gap.all():
             note.duration = until - note.time
