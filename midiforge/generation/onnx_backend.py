@@ -48,10 +48,10 @@ def session_options(threads: int | None = None) -> Any:
     """Tuned for small-batch autoregressive decoding: all graph optimizations, one op at a time.
 
     A decode step is a chain of tiny ops. Worker threads spin between them only while the machine
-    has spare capacity (1-minute load average, this process included, at most cores - 0.5): then
-    spinning is 15-25% faster. On a busy
-    machine (training, a DAW) spinning threads fight the other work for the cores, which made two
-    threads 3x slower than one in measurements, so there they sleep.
+    has spare CPU (1-minute load average, this process included, at most cores - 0.5): then
+    spinning is 15-25% faster. On a busy machine (training, a DAW) spinning threads fight the other
+    work for the cores, which made two threads 3x slower than one in measurements, so there they
+    sleep.
     """
     import onnxruntime as ort
 
@@ -60,11 +60,11 @@ def session_options(threads: int | None = None) -> Any:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2))
     opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spare_core() else "0")
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spare_cpu() else "0")
     return opts
 
 
-def spare_core() -> bool:
+def spare_cpu() -> bool:
     """Is there spare CPU (1-minute load average, this process included, at most cores - 0.5)?"""
     try:
         return os.getloadavg()[0] <= (os.cpu_count() or 1) - 0.5

@@ -476,16 +476,23 @@ def _trim(score, end: int) -> None:
 
 
 def _make_monophonic(track) -> None:
-    """Cut each note where the next one starts (the model already plays one note at a time)."""
-    notes = sorted(track.notes, key=lambda n: (n.time, -n.pitch))
+    """Cut each note where the next one starts (the model already plays one note at a time); of
+    notes starting together the highest stays."""
+    _one_at_a_time(track, group=lambda n: 0, order=lambda n: (n.time, -n.pitch))
+
+
+def _one_at_a_time(track, group, order) -> None:
+    """Within each ``group`` of notes one sounds at a time: of notes starting together the first in
+    ``order`` stays, and a note still sounding when the next one starts is cut there."""
     kept = []
-    for note in notes:
-        if kept and note.time == kept[-1].time:
-            continue
-        if kept and kept[-1].end > note.time:
-            kept[-1].duration = note.time - kept[-1].time
+    for note in sorted(track.notes, key=order):
+        if kept and group(kept[-1]) == group(note):
+            if kept[-1].time == note.time:
+                continue
+            if kept[-1].end > note.time:
+                kept[-1].duration = note.time - kept[-1].time
         kept.append(note)
-    track.notes = kept
+    track.notes = sorted(kept, key=lambda n: (n.time, n.pitch))
 
 
 def _pedal_through_silence(chords, tracks, bar_ticks: int, beat_ticks: int) -> None:
@@ -516,16 +523,7 @@ def _one_note_per_key(track) -> None:
     louder) stays, and a note still sounding when its pitch starts again is cut there. MIDI cannot
     tell such notes apart (files and synths pair the note-offs differently), so the file and live
     playback would hear them differently."""
-    notes = sorted(track.notes, key=lambda n: (n.pitch, n.time, -n.duration, -n.velocity))
-    kept = []
-    for note in notes:
-        if kept and kept[-1].pitch == note.pitch:
-            if kept[-1].time == note.time:
-                continue
-            if kept[-1].end > note.time:
-                kept[-1].duration = note.time - kept[-1].time
-        kept.append(note)
-    track.notes = sorted(kept, key=lambda n: (n.time, n.pitch))
+    _one_at_a_time(track, group=lambda n: n.pitch, order=lambda n: (n.pitch, n.time, -n.duration, -n.velocity))
 
 
 def score_renderer(engine: Engine, options: StyleOptions, role: str, keys: list[Key], roles: list[str],
