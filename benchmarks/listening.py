@@ -1,6 +1,6 @@
 """Listening material for docs/examples/: a few songs of the shipped model, as MIDI, a piano-roll
-PNG and audio (FluidSynth with a GM soundfont, encoded to Ogg Vorbis, when both are installed;
-otherwise midiforge's own WAV preview).
+PNG and audio: with FluidSynth and a GM soundfont, the whole song as Ogg Vorbis plus its first
+8 seconds as a small mono WAV (for players without Vorbis); otherwise midiforge's own WAV preview.
 
     python benchmarks/listening.py                    # -> docs/examples/
     apt-get install fluidsynth fluid-soundfont-gm vorbis-tools   # for the nicer audio
@@ -9,19 +9,36 @@ otherwise midiforge's own WAV preview).
 from __future__ import annotations
 
 import argparse
+import array
 import shutil
 import subprocess
 import sys
 import tempfile
+import wave
 from pathlib import Path
 
 SOUNDFONTS = [Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/default-GM.sf2")]
+EXCERPT_SECONDS = 8.0
 EXAMPLES = [  # (name, generate options)
     ("pop-song", ["--groove", "pop", "--drums", "--seed", "3", "--bars", "16", "--sections", "AB"]),
     ("bossa-chords", ["--groove", "bossa", "--drums", "--chords", "Am7 D7 Gmaj7 Cmaj7", "--seed", "4", "--bars", "16",
                       "--sections", "AB"]),
     ("waltz", ["--meter", "3/4", "--drums", "--seed", "5", "--bars", "16", "--sections", "AB", "--tempo", "132"]),
 ]
+
+
+def mono_excerpt(stereo_wav: Path, out: Path, seconds: float = EXCERPT_SECONDS) -> Path:
+    """The first ``seconds`` of a 16-bit stereo WAV, averaged to mono: a quarter of the bytes."""
+    with wave.open(str(stereo_wav), "rb") as source:
+        rate, channels = source.getframerate(), source.getnchannels()
+        samples = array.array("h", source.readframes(int(rate * seconds)))
+    mono = array.array("h", (sum(samples[i:i + channels]) // channels for i in range(0, len(samples), channels)))
+    with wave.open(str(out), "wb") as target:
+        target.setnchannels(1)
+        target.setsampwidth(2)
+        target.setframerate(rate)
+        target.writeframes(mono.tobytes())
+    return out
 
 
 def audio(midi: Path, out_stem: Path) -> Path:
@@ -33,6 +50,7 @@ def audio(midi: Path, out_stem: Path) -> Path:
                        check=True, capture_output=True)
         subprocess.run(["oggenc", "-Q", "-q", "1", "--downmix", "-o", str(out_stem.with_suffix(".ogg")), str(wav)],
                        check=True)
+        mono_excerpt(wav, out_stem.with_name(out_stem.name + "-excerpt.wav"))
         wav.unlink()
         return out_stem.with_suffix(".ogg")
     shutil.copy(midi.with_suffix(".wav"), out_stem.with_suffix(".wav"))
