@@ -25,6 +25,7 @@ from midiforge.generation.styles import (
     FORMS,
     BarRounds,
     StyleOptions,
+    allowed_pcs,
     announce_pieces,
     bar_rounds,
     chord_plan,
@@ -74,6 +75,7 @@ class HarmonicStyle:
         drummer = find_drummer(options.drummer) if wants_drums and not model_drums else None
         own_drums = wants_drums and drummer is None
         form = parse_form(options.sections)
+        check_pickup(options)
         total_bars = options.n_bars(self.default_seconds)
         section_bars = options.section_bars or max(1, round(total_bars / len(form)))
         keys, grooves = options.keys(options.n), options.grooves(options.n)
@@ -149,10 +151,14 @@ class HarmonicStyle:
             score = render(i, body, markers=progression)
             if options.vary_repeats:
                 score = vary_repeats(engine, score, form, section_bars, options)
+            if options.pickup:
+                score = with_pickup(engine, score, options, key)
             meta = {
                 "style": self.name, "key": key.name, "groove": grooves[i], "tempo": options.tempo_bpm(), "form": form,
                 "bars": len(progression), "progression": progression,
             }
+            if options.pickup:
+                meta["pickup"] = options.pickup
             if wants_drums:
                 meta["drums"] = drummer.name if drummer is not None else "model"
                 meta["drum_notes"] = sum(len(t.notes) for t in score.tracks if t.is_drum)
@@ -226,6 +232,30 @@ def vary_repeats(engine: Engine, score, form: str, section_bars: int, options: S
                 score = infill(engine, score, (bar, bar + 1), "melody", options.sampling, keep_harmony=True).score
         seen.add(letter)
     return score
+
+
+def check_pickup(options: StyleOptions) -> None:
+    beats = options.time_signature()[0]
+    if not 0 <= options.pickup < beats:
+        raise MidiforgeError(f"--pickup {options.pickup}: an upbeat is 1..{beats - 1} beats of a {options.meter} bar")
+
+
+def with_pickup(engine: Engine, score: symusic.Score, options: StyleOptions, key) -> symusic.Score:
+    """``--pickup N``: the song moves one bar later and the model writes the melody's upbeat into
+    the bar before it (infilling: it hears the song the upbeat leads into), its first note N beats
+    before bar 1, in key. The band comes in on bar 1, as after a sung upbeat."""
+    from midiforge.generation.infill import infill
+
+    bar = score.ticks_per_quarter * 4 * options.time_signature()[0] // options.time_signature()[1]
+    moved = score.shift_time(bar)
+    for events in (moved.time_signatures, moved.tempos, moved.key_signatures):
+        for event in events:  # the meter, tempo and key hold from the first bar
+            if event.time == bar:
+                event.time = 0
+    lock = allowed_pcs(key, [s.chord for s in options.progression() or []]) if options.scale_lock else None
+    first = (options.time_signature()[0] - options.pickup) * engine.steps_per_beat
+    return infill(engine, moved, (0, 1), "melody", options.sampling,
+                  rules={"first_onset": first, "key_pcs": lock}).score
 
 
 def _section_sampling(options: StyleOptions, letter: str):

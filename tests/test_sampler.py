@@ -200,6 +200,19 @@ def test_first_bar_sounds_on_beat_one(engine):
         assert [g.value[t] for t in first if g.is_position[t]][0] == 0
 
 
+def test_first_onset_puts_the_first_note_where_a_pickup_starts(tiny_engine):
+    from dataclasses import replace
+
+    key = parse_key("G major")
+    opts = StyleOptions(bars=1, sampling=SamplingConfig(seed=2))
+    g = tiny_engine.grammar
+    for step in (4, 12):  # beat 2 and beat 4 of a 4/4 bar on the 16th grid
+        reqs = [replace(make_request(tiny_engine, "melody", ["melody"], key, 1, opts), first_onset=step)] * 4
+        for toks in tiny_engine.run(reqs, SamplingConfig(seed=2, temperature=1.5)):
+            positions = [g.value[t] for t in _bars(tiny_engine, toks)[0] if g.is_position[t]]
+            assert positions and positions[0] == step
+
+
 def test_key_lock_admits_asked_chord_tones_and_raised_sevenths():
     from midiforge.generation.styles import allowed_pcs, key_of_chords
 

@@ -99,3 +99,29 @@ def test_motif_returns_only_where_the_asked_chords_repeat():
     assert motif_returns(8, loop, 0) == {4: 0}  # bar 4 is C again
     assert motif_returns(4, loop, 0) == {}  # bar 2 is Am under a C bar
     assert motif_returns(8, parse_progression("C | G | Am | F:2 G:2"), 8) == {4: 0}
+
+
+def test_a_pickup_is_the_models_upbeat_in_a_bar_before_the_song(engine, tmp_path):
+    plain = _songs(engine, tmp_path / "plain", meter="3/4", key="D major")
+    upbeat = _songs(engine, tmp_path / "pickup", meter="3/4", key="D major", pickup=1)
+    bar = 3 * 480
+    for before, after in zip(plain, upbeat, strict=True):
+        assert after.meta["pickup"] == 1
+        melody = next(t for t in after.score.tracks if t.name.lower().startswith("melody"))
+        lead = [n for n in melody.notes if n.time < bar]
+        assert lead and min(n.time for n in lead) == 2 * 480  # beat 3 of the bar before bar 1
+        assert {n.pitch % 12 for n in lead} <= {2, 4, 6, 7, 9, 11, 1}  # in D major
+        for track in after.score.tracks:  # the band comes in on bar 1; the song is the same song
+            if not track.name.lower().startswith("melody"):
+                assert min(n.time for n in track.notes) >= bar
+                twin = next(t for t in before.score.tracks if t.name == track.name)
+                assert [(n.time + bar, n.pitch) for n in twin.notes] == [(n.time, n.pitch) for n in track.notes]
+
+
+def test_a_pickup_must_be_shorter_than_a_bar(engine, tmp_path):
+    import pytest
+
+    from midiforge.errors import MidiforgeError
+
+    with pytest.raises(MidiforgeError, match="1..2 beats of a 3/4 bar"):
+        _songs(engine, tmp_path, meter="3/4", pickup=3)

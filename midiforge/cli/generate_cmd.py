@@ -55,6 +55,7 @@ def _typed() -> frozenset[str]:
               help="Add a drum track [harmonic]: the model's own if it learned drums, else a drummer plugin's.")
 @dataclass_options(StyleOptions, "drummer", "groove", "density")
 @click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
+@dataclass_options(StyleOptions, "pickup")
 @dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "repetition_penalty", "seed")
 @click.option("--prompt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="MIDI file to continue.")
 @model_options
@@ -64,7 +65,7 @@ def _typed() -> frozenset[str]:
 @click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
-            groove, density, vary_repeats, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
+            groove, density, vary_repeats, pickup, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
             preview, overwrite, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge import contracts
@@ -86,7 +87,10 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
                            section_bars=section_bars, drums=drums, drummer=drummer, role=role, groove=groove,
-                           density=density, vary_repeats=vary_repeats, given=_typed())
+                           density=density, vary_repeats=vary_repeats, pickup=pickup, given=_typed())
+    if live_port is not None and pickup:
+        raise MidiforgeError("--pickup is written after the song is sampled, so --live cannot play it yet: "
+                             "leave out one of them")
     settings = dict(out=out, model=model, backend=backend, device=device, preview=preview, overwrite=overwrite)
     if live_port is None:
         with progress(transient=True) as bar:

@@ -127,6 +127,8 @@ class Codec:
                 "segments and infilling need a bar-based tokenizer (use remi)"
             )
         self.base_size = len(base)
+        #: The vocabulary has Velocity tokens: decoded notes carry the model's dynamics.
+        self.learns_velocity = any(t.startswith("Velocity_") for t in base)
         self.controls = list(controls) if controls is not None else vocab.control_tokens()
         self.vocab: list[str] = base + self.controls
         self._ids = {t: i for i, t in enumerate(self.vocab)}

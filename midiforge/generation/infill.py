@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from midiforge.errors import MidiforgeError
 from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
@@ -59,16 +60,18 @@ def load_song(path: str | Path):
 
 
 def infill(engine, score, gap: tuple[int, int], target: str = "full", sampling: SamplingConfig | None = None,
-           keep_harmony: bool = False) -> InfillResult:
+           keep_harmony: bool = False, rules: dict[str, Any] | None = None) -> InfillResult:
     """Regenerate bars ``gap`` of ``target`` (a role, or ``full`` for every track) in ``score``.
 
     ``keep_harmony``: the chord and bass parts keep each bar's original chord (as with ``--chords``).
+    ``rules``: further :class:`Request` fields for the gap (a key lock, where its first note starts).
     """
-    return infill_many(engine, score, [gap], target, sampling, keep_harmony)[0]
+    return infill_many(engine, score, [gap], target, sampling, keep_harmony, rules)[0]
 
 
 def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full",
-                sampling: SamplingConfig | None = None, keep_harmony: bool = False) -> list[InfillResult]:
+                sampling: SamplingConfig | None = None, keep_harmony: bool = False,
+                rules: dict[str, Any] | None = None) -> list[InfillResult]:
     """Fill several gaps of the same piece in one batch (each result changes one gap only)."""
     from midiforge.data.roles import find_roles
 
@@ -87,7 +90,8 @@ def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full"
     track_ids = _target_tracks(roles, target)
     if not track_ids:
         raise MidiforgeError(f"the piece has no {target} track to regenerate")
-    reqs = [_request(engine, score, roles, ids, bars, gap, target, keep_harmony) for gap in gaps]
+    reqs = [replace(_request(engine, score, roles, ids, bars, gap, target, keep_harmony), **(rules or {}))
+            for gap in gaps]
     answers = engine.run(reqs, sampling or SamplingConfig())
     results = []
     for gap, answer in zip(gaps, answers, strict=True):
@@ -176,12 +180,12 @@ def _splice(engine, score, answer: list[int], gap, destinations: dict[str, int],
         source = by_program.get(ROLE_PROGRAMS[role])
         if source is None:
             continue
-        velocity = _typical_velocity(new.tracks[dest])
+        velocity = None if codec.learns_velocity else _typical_velocity(new.tracks[dest])
         for note in source.notes:
             n = copy.copy(note)
             n.time = start_tick + round(note.time * scale)
             n.duration = max(1, min(round(note.duration * scale), end_tick - n.time))
-            n.velocity = velocity
+            n.velocity = velocity or n.velocity  # the model's dynamics where it learned them
             if n.time < end_tick:
                 new.tracks[dest].notes.append(n)
         new.tracks[dest].notes.sort(key=lambda x: (x.time, x.pitch))

@@ -77,6 +77,9 @@ class Request:
     may_end: bool = True
     real_chords: bool = False  # every bar names a chord (no ``Chord_N``)
     downbeat_start: bool = False  # the first bar has a note on beat 1 (no pickup, no silent start)
+    #: The first bar's first note starts at this grid step (a pickup of the bar's last beats);
+    #: None: ``downbeat_start`` decides (step 0, or no rule)
+    first_onset: int | None = None
     bass_on_downbeat: bool = False  # every bar's bass plays on beat 1 (with a chord plan: the root)
     #: GM program -> bars in a row the part may rest (a song's melody and comping never drop out)
     rests_at_most: dict[int, int] = field(default_factory=dict)
@@ -132,7 +135,8 @@ class Sampler:
                 "static_ok": timesig_ok & prog_tok_ok,  # meter and asked parts, fixed per request
                 "program_ids": np.asarray([g.program_id[p] for p in programs], np.int64),
                 "may_end": np.asarray([r.may_end for r in reqs], bool),
-                "downbeat": np.asarray([r.downbeat_start for r in reqs], bool),
+                "first_onset": np.asarray([r.first_onset if r.first_onset is not None else 0 if r.downbeat_start
+                                           else -1 for r in reqs], np.int64),
                 "bass_down": np.asarray([r.bass_on_downbeat and BASS_PROGRAM in g.programs for r in reqs], bool),
                 "rest_limit": np.asarray([[r.rests_at_most.get(p, -1) for p in programs] or [-1] for r in reqs],
                                          np.int64)}
@@ -262,10 +266,12 @@ class Sampler:
             if rows.any():
                 ids = masks["program_ids"]
                 allowed[np.ix_(rows, ids)] &= now[rows]
-        downbeat = masks["downbeat"] & (bars_done == 1) & (st.pos < 0)  # first bar: a note on beat 1
-        if downbeat.any():
-            allowed[downbeat] &= ~(g.is_position & (g.value != 0)) & (g.type_idx != g.T_BAR)
-            allowed[downbeat, g.eos_id] = False
+        first = masks["first_onset"]
+        opens = (first >= 0) & (bars_done == 1) & (st.pos < 0)  # first bar: its first note where asked
+        if opens.any():
+            at = first[opens, None]
+            allowed[opens] &= ~(g.is_position & (g.value != at)) & (g.type_idx != g.T_BAR)
+            allowed[opens, g.eos_id] = False
         allowed[st.done] = False
         allowed[st.done, g.pad_id] = True
         # Safety: a row with nothing allowed may end.

@@ -76,6 +76,8 @@ class StyleOptions:
     density: str | None = setting(None, "How busy the melody (or the clip's part) is [default: medium].",
                                   choices=("sparse", "medium", "busy"))
     vary_repeats: bool = False  # songs: a repeated section comes back varied, not identical
+    pickup: int = setting(0, "Songs: the melody opens with an upbeat of this many beats (the meter's beats: "
+                             "quarters in 4/4, eighths in 6/8) in a bar before the song [harmonic].")
     given: frozenset[str] = frozenset()  # the options the user typed (CLI names, e.g. "tempo"); the rest are defaults
 
     @property
