@@ -1,0 +1,53 @@
+"""benchmarks/learning_curve.py on hand-made metrics: the table's rows and the falling/flat verdict."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "step,epoch,train_loss,val_loss,val_acc,lr,tokens_per_s,tokens_seen,elapsed_s\n"
+
+
+def _curve():
+    spec = importlib.util.spec_from_file_location("learning_curve", ROOT / "benchmarks" / "learning_curve.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(tmp_path: Path, losses: list[float]) -> Path:
+    lines = [HEADER]
+    for i, loss in enumerate(losses, start=1):
+        lines.append(f"{i * 50},0.1,0.6,,,{1e-4 * i},1000,{i * 1000},1\n")
+        lines.append(f"{i * 50},0.1,,{loss},0.7,,,,1\n")
+    (tmp_path / "metrics.csv").write_text("".join(lines))
+    return tmp_path
+
+
+def test_a_loss_that_keeps_falling_is_still_falling(tmp_path, capsys):
+    curve = _curve()
+    run = _run(tmp_path, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+    evals = curve.read_evaluations(run)
+    assert [(e.step, e.tokens_seen, e.val_loss) for e in evals][:2] == [(50, 1000, 1.0), (100, 2000, 0.9)]
+    falling, gain = curve.still_falling(evals, window=2, min_delta=0.01)
+    assert falling and abs(gain - 0.2) < 1e-9
+    assert curve.main([str(run), "--window", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| 300 | 0.01 M | 6.00e-04 | **0.5000** | 70.0 % |" in out and "still falling" in out
+
+
+def test_a_flat_tail_has_stopped_falling(tmp_path, capsys):
+    curve = _curve()
+    run = _run(tmp_path, [1.0, 0.8, 0.7, 0.7005, 0.6995, 0.7001])
+    falling, gain = curve.still_falling(curve.read_evaluations(run), window=3, min_delta=0.002)
+    assert not falling and abs(gain - 0.0005) < 1e-9
+    assert curve.main([str(run), "--window", "3"]) == 0
+    assert "stopped falling" in capsys.readouterr().out
+
+
+def test_a_folder_without_metrics_is_a_one_line_error(tmp_path, capsys):
+    assert _curve().main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
