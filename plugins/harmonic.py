@@ -33,6 +33,7 @@ from midiforge.generation.styles import (
     finish_score,
     make_request,
     model_chord_plan,
+    parse_form,
     run_bars,
     run_together,
     score_renderer,
@@ -42,20 +43,6 @@ from midiforge.generation.styles import (
 from midiforge.music.keys import ALL_KEYS
 
 SONG_ROLES = ["melody", "chords", "bass"]
-
-
-def parse_form(sections: str | None) -> str:
-    if not sections:
-        return FORMS[4]
-    text = sections.strip().upper()
-    if text.isdigit():
-        n = int(text)
-        if n not in FORMS:
-            raise MidiforgeError(f"--sections {n}: choose 1..{max(FORMS)} or a form such as AABA")
-        return FORMS[n]
-    if not text.isalpha() or len(text) > 16:
-        raise MidiforgeError(f"bad form '{sections}' (use letters such as AABA, or a number of sections)")
-    return text
 
 
 @dataclass(frozen=True)
@@ -75,7 +62,7 @@ class HarmonicStyle:
         drummer = find_drummer(options.drummer) if wants_drums and not model_drums else None
         own_drums = wants_drums and drummer is None
         form = parse_form(options.sections)
-        check_pickup(options)
+        options.check_pickup()
         total_bars = options.n_bars(self.default_seconds)
         section_bars = options.section_bars or max(1, round(total_bars / len(form)))
         keys, grooves = options.keys(options.n), options.grooves(options.n)
@@ -232,12 +219,6 @@ def vary_repeats(engine: Engine, score, form: str, section_bars: int, options: S
                 score = infill(engine, score, (bar, bar + 1), "melody", options.sampling, keep_harmony=True).score
         seen.add(letter)
     return score
-
-
-def check_pickup(options: StyleOptions) -> None:
-    beats = options.time_signature()[0]
-    if not 0 <= options.pickup < beats:
-        raise MidiforgeError(f"--pickup {options.pickup}: an upbeat is 1..{beats - 1} beats of a {options.meter} bar")
 
 
 def with_pickup(engine: Engine, score: symusic.Score, options: StyleOptions, key) -> symusic.Score:

@@ -96,6 +96,10 @@ def test_oversized_body_is_refused(client):
     ({"n": 50}, "n must be between"),
     ({"key": "Q major"}, "cannot read key 'Q major'"),
     ({"style": "polka"}, "unknown style 'polka'"),
+    ({"groove": "disco"}, "unknown groove 'disco'"),
+    ({"density": "loud"}, "unknown density 'loud'"),
+    ({"sections": "A-B"}, "bad form 'A-B'"),
+    ({"pickup": 4}, "an upbeat is 1..3 beats of a 4/4 bar"),
 ])
 def test_bad_input_gets_a_one_line_message(client, params, message):
     for endpoint in ("/api/check", "/api/generate"):
@@ -106,6 +110,19 @@ def test_bad_input_gets_a_one_line_message(client, params, message):
     assert client.post("/api/check", json=SMALL).json() == {"ok": True, "chords": 4,
                                                              "symbols": ["Am", "F", "C", "G"]}
     assert client.post("/api/generate", content=b"{not json").json()["error"] == "the request is not valid JSON"
+
+
+def test_song_controls_reach_the_song(client):
+    asked = {**SMALL, "chords": "", "meter": "3/4", "groove": "waltz", "density": "busy", "sections": "AB",
+             "pickup": 1, "vary_repeats": True}
+    options = client.get("/api/options").json()
+    assert "bossa" in options["grooves"] and "none" not in options["grooves"] and options["densities"][1] == "medium"
+    job = wait(client, client.post("/api/generate", json=asked).json())
+    assert job["status"] == "done", job
+    meta = client.get(f"/api/results/{job['results'][0]}").json()["meta"]
+    assert (meta["groove"], meta["form"], meta["pickup"]) == ("waltz", "AB", 1)
+    score = _score(client, job["results"][0])
+    assert min(n.time for t in score.tracks for n in t.notes) == 2 * score.ticks_per_quarter  # the upbeat
 
 
 def test_chords_must_not_name_a_file(client, tmp_path):

@@ -99,6 +99,12 @@ class StyleOptions:
         if self.drums or self.drummer:
             raise MidiforgeError(f"--drums/--drummer work with songs: use `generate harmonic --drums`, not {style}")
 
+    def check_pickup(self) -> None:
+        """``--pickup``: an upbeat shorter than a bar."""
+        beats = self.time_signature()[0]
+        if not 0 <= self.pickup < beats:
+            raise MidiforgeError(f"--pickup {self.pickup}: an upbeat is 1..{beats - 1} beats of a {self.meter} bar")
+
     def beats_per_bar(self) -> int:
         """Quarter notes a bar (ticks and seconds are counted in quarters)."""
         num, den = self.time_signature()
@@ -166,6 +172,20 @@ class StyleOptions:
         if Path(text).is_file():
             text = Path(text).read_text().replace("\n", " | ")
         return parse_progression(text, beats_per_bar=self.beats_per_bar())
+
+
+def parse_form(sections: str | None) -> str:
+    if not sections:
+        return FORMS[4]
+    text = sections.strip().upper()
+    if text.isdigit():
+        n = int(text)
+        if n not in FORMS:
+            raise MidiforgeError(f"--sections {n}: choose 1..{max(FORMS)} or a form such as AABA")
+        return FORMS[n]
+    if not text.isalpha() or len(text) > 16:
+        raise MidiforgeError(f"bad form '{sections}' (use letters such as AABA, or a number of sections)")
+    return text
 
 
 def key_of_chords(chords: list[Chord]) -> Key:

@@ -86,11 +86,13 @@ def create_app(studio: Studio) -> Starlette:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     async def options(request: Request) -> Response:
+        from midiforge.data.vocab import DENSITIES, GROOVES
         from midiforge.music.keys import ALL_KEYS
 
         return JSONResponse({"styles": list(STYLES), "tracks": list(TRACKS), "keys": [k.name for k in ALL_KEYS],
                              "meters": ["4/4", "3/4", "6/8", "2/4", "5/4", "7/8"], "folder": str(history.root),
-                             "drums": True})
+                             "drums": True, "grooves": [g for g in GROOVES if g != "none"],
+                             "densities": list(DENSITIES)})
 
     async def check(request: Request) -> Response:
         """Validate the settings without running the model (the page checks chords as you type)."""

@@ -37,6 +37,12 @@ def _number(params: dict, name: str, kind: type, default: Any) -> Any:
     return value
 
 
+def _choice(params: dict, name: str, check: Any) -> str | None:
+    """A text setting, checked by ``check`` (which raises the one-line error); empty means the default."""
+    value = str(params.get(name) or "").strip()
+    return check(value) if value else None
+
+
 @dataclass
 class GenerateRequest:
     style: str
@@ -87,6 +93,8 @@ class Studio:
 
     # ------------------------------------------------------------------ checking
     def check_generate(self, params: dict) -> GenerateRequest:
+        from midiforge.data.vocab import check_density, check_groove
+        from midiforge.generation.styles import parse_form
         from midiforge.music.keys import parse_key
 
         style = str(params.get("style") or "harmonic")
@@ -100,12 +108,18 @@ class Studio:
             parse_key(key)
         seed = _number(params, "seed", int, None)
         sampling = midiforge.SamplingConfig(temperature=_number(params, "temperature", float, 1.0), seed=seed)
+        song = style == "harmonic"
         options = midiforge.StyleOptions(
             n=_number(params, "n", int, 1), bars=_number(params, "bars", int, None),
             seconds=_number(params, "seconds", float, None), tempo=_number(params, "tempo", float, 120.0),
             key=key, meter=str(params.get("meter") or "4/4"), chords=chords, sampling=sampling,
-            drums=bool(params.get("drums")) and style == "harmonic",
+            drums=bool(params.get("drums")) and song, groove=_choice(params, "groove", check_groove),
+            density=_choice(params, "density", check_density),
+            sections=_choice(params, "sections", parse_form) if song else None,
+            vary_repeats=bool(params.get("vary_repeats")) and song,
+            pickup=_number(params, "pickup", int, 0) if song else 0,
         )
+        options.check_pickup()
         options.time_signature()
         options.tempo_bpm()
         options.n_bars(16.0)

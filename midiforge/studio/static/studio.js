@@ -33,6 +33,8 @@ function formParams() {
     style: value("style"), key: value("key"), chords: value("chords"), tempo: value("tempo"),
     meter: value("meter"), bars: value("seconds") ? "" : value("bars"), seconds: value("seconds"),
     drums: $("drums").checked, temperature: value("temperature"), seed: value("seed"), n: value("n"),
+    groove: value("groove"), density: value("density"), sections: value("sections"), pickup: value("pickup"),
+    vary_repeats: $("vary-repeats").checked,
   };
 }
 
@@ -368,6 +370,8 @@ async function init() {
   $("style").replaceChildren(...options.styles.map((s) => new Option(s, s)));
   $("key").append(...options.keys.map((k) => new Option(k, k)));
   $("meter").replaceChildren(...options.meters.map((m) => new Option(m, m)));
+  $("groove").append(...(options.grooves || []).map((g) => new Option(g, g)));
+  $("density").replaceChildren(...(options.densities || []).map((d) => new Option(d, d, d === "medium", d === "medium")));
   $("controls").addEventListener("submit", generate);
   $("chords").addEventListener("input", checkChords);
   $("meter").addEventListener("change", checkChords);
