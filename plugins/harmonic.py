@@ -22,7 +22,6 @@ from midiforge.generation.engine import Engine
 from midiforge.generation.pieces import Piece, piece_stem
 from midiforge.generation.sampler import ChordPlan
 from midiforge.generation.styles import (
-    FORMS,
     BarRounds,
     StyleOptions,
     allowed_pcs,
