@@ -87,6 +87,8 @@ class HarmonicStyle:
         on_chunk = announce_pieces(engine, options, len(keys), song_bars, render, [])
         sections: dict[str, list[list[int]]] = {}
         places = {x: [k * section_bars for k, y in enumerate(form) if y == x] for x in letters}
+        if options.vary_repeats:  # a repeat is rewritten after sampling: live playback takes it from the file
+            places = {x: at[:1] for x, at in places.items()}
 
         def hear(letter: str, i: int, start: int, bars: list[list[int]]) -> None:
             for at in places[letter]:  # a repeated section is heard at every place it plays

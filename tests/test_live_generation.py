@@ -59,6 +59,7 @@ SONGS = {
     "AABA, 32 bars": dict(bars=32, seed=11),
     "ABCB in 6/8": dict(sections="ABCB", section_bars=5, meter="6/8", seed=4),
     "ABAB, 3-bar sections, ties over bar lines": dict(sections="ABAB", section_bars=3, seed=None),
+    "AABA with varied repeats": dict(sections="AABA", section_bars=4, vary_repeats=True, seed=3),
 }
 
 
