@@ -72,6 +72,22 @@ def test_generate_cli_never_overwrites_without_the_flag(tiny_checkpoint, tmp_pat
     assert len(list((tmp_path / "melodies").iterdir())) == 4
 
 
+def test_out_naming_a_midi_file_writes_the_pieces_themselves(tiny_checkpoint, tmp_path):
+    from midiforge.cli import cli
+    from midiforge.cli.common import run_cli
+
+    base = ["generate", "melody", "--bars", "1", "--seed", "1", "--model", str(tiny_checkpoint), "--backend", "torch"]
+    song = tmp_path / "music" / "my_music.mid"
+    assert run_cli(cli, [*base, "--n", "1", "--out", str(song)]) == 0
+    assert sorted(p.name for p in song.parent.iterdir()) == ["my_music.mid"]  # a file, not a folder
+    first = song.read_bytes()
+    assert run_cli(cli, [*base, "--n", "1", "--out", str(song)]) == 0  # taken: the next free name
+    assert song.read_bytes() == first and (song.parent / "my_music-2.mid").is_file()
+    assert run_cli(cli, [*base, "--n", "2", "--out", str(tmp_path / "set.mid")]) == 0
+    assert (tmp_path / "set_000.mid").is_file() and (tmp_path / "set_001.mid").is_file()
+    assert symusic.Score(str(tmp_path / "set_001.mid")).note_num() > 0
+
+
 def test_atomic_writes_have_the_usual_permissions(tmp_path):
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file

@@ -60,7 +60,7 @@ def _typed() -> frozenset[str]:
 @click.option("--prompt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="MIDI file to continue.")
 @model_options
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder, sorted by style; or a file name ending in .mid for the pieces themselves (several: name_000.mid, name_001.mid, ...).")
 @click.option("--preview", is_flag=True, help="Also write a WAV preview and a piano-roll PNG per file.")
 @click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from midiforge.generation.pieces import Piece, write_piece
+from midiforge.generation.pieces import MIDI_SUFFIXES, Piece, file_targets, write_piece, write_piece_as
 from midiforge.generation.sampler import SamplingConfig
 from midiforge.generation.styles import StyleOptions
 
@@ -98,6 +98,12 @@ def write_result(
     result: GenerateResult, out: str | Path, preview: bool = False, overwrite: bool = False
 ) -> GenerateResult:
     """The writing half of :func:`generate`: each piece atomically under ``out``, never over an
-    existing file unless ``overwrite``."""
-    result.files = [write_piece(p, Path(out), preview=preview, overwrite=overwrite) for p in result.pieces]
+    existing file unless ``overwrite``. An ``out`` that names a MIDI file (``song.mid``) is where
+    the pieces go themselves, not a folder to sort them into."""
+    out = Path(out)
+    if out.suffix.lower() in MIDI_SUFFIXES and not out.is_dir():
+        targets = file_targets(out, len(result.pieces))
+        result.files = [write_piece_as(p, t, preview, overwrite) for p, t in zip(result.pieces, targets, strict=True)]
+    else:
+        result.files = [write_piece(p, out, preview=preview, overwrite=overwrite) for p in result.pieces]
     return result

@@ -48,12 +48,17 @@ def free_names(target: Path) -> Iterator[Path]:
             yield target.with_name(f"{target.stem}-{k}{target.suffix}")
 
 
-def write_piece(piece: Piece, out_dir: Path, preview: bool = False, overwrite: bool = False) -> Path:
-    """Write ``piece`` to ``out_dir/folder/stem.mid`` (plus previews when asked).
+MIDI_SUFFIXES = (".mid", ".midi")
 
-    Never replaces an existing file unless ``overwrite``: a taken name moves on to the next free
-    one, atomically, so re-runs and concurrent runs into one folder keep every piece."""
-    target = Path(out_dir) / piece.folder / f"{piece.stem}.mid"
+
+def write_piece(piece: Piece, out_dir: Path, preview: bool = False, overwrite: bool = False) -> Path:
+    """Write ``piece`` to ``out_dir/folder/stem.mid`` (plus previews when asked)."""
+    return write_piece_as(piece, Path(out_dir) / piece.folder / f"{piece.stem}.mid", preview, overwrite)
+
+
+def write_piece_as(piece: Piece, target: Path, preview: bool = False, overwrite: bool = False) -> Path:
+    """Write ``piece`` to ``target``. Never replaces an existing file unless ``overwrite``: a taken
+    name moves on to the next free one, atomically, so re-runs and concurrent runs keep every piece."""
     if overwrite:
         with atomic_path(target) as tmp:
             piece.score.dump_midi(str(tmp))
@@ -64,3 +69,10 @@ def write_piece(piece: Piece, out_dir: Path, preview: bool = False, overwrite: b
 
         write_previews(target)
     return target
+
+
+def file_targets(out: Path, n: int) -> list[Path]:
+    """``-o song.mid``: one piece is that file; several are ``song_000.mid``, ``song_001.mid``, ..."""
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{i:03d}{out.suffix}") for i in range(n)]
