@@ -176,6 +176,8 @@ def _sandbox(root: Path) -> tuple[Path, dict]:
         _write_midi(home / "midi" / "folk-tunes" / f"tune{i}.mid", 2 + i)
     for name in ("my_idea.mid", "song.mid", "tune.mid"):
         _write_midi(work / name, 9, bars=12)
+    (work / "my_ideas").mkdir()
+    _write_midi(work / "my_ideas" / "idea.mid", 2, bars=4)
     (work / "progression.txt").write_text("Am:2 F:2\nC G\n")
     shutil.copy(default_model_path(), work / "model.safetensors")
     env = {**os.environ, "HOME": str(home), "COLUMNS": "120",

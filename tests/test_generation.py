@@ -193,6 +193,21 @@ def test_prompt_is_continued(engine, tmp_path):
     assert continued[: len(original)] == original and len(continued) > len(original)
 
 
+def test_a_prompt_folder_continues_each_of_its_files(engine, tmp_path):
+    import shutil
+
+    folder = tmp_path / "ideas"
+    folder.mkdir()
+    for name, key in (("one", "D major"), ("two", "F minor")):
+        shutil.copy(_gen(engine, "melody", tmp_path / name, n=1, bars=2, key=key)[0], folder / f"{name}.mid")
+    files = _gen(engine, "melody", tmp_path / "c", n=2, bars=3, prompt=folder)
+    assert [f.name.split("_")[0] for f in files] == ["one", "one", "two", "two"]
+    for f in files:
+        idea = folder / f"{f.name.split('_')[0]}.mid"
+        original = [(n.time, n.pitch) for n in _tracks(idea)["Melody"]]
+        assert [(n.time, n.pitch) for n in _tracks(f)["Melody"]][: len(original)] == original
+
+
 def test_scale_lock_keeps_every_pitch_in_key(engine, tmp_path):
     from midiforge.generation.styles import allowed_pcs
 

@@ -57,7 +57,7 @@ def _typed() -> frozenset[str]:
 @click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
 @dataclass_options(StyleOptions, "pickup")
 @dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "repetition_penalty", "seed")
-@click.option("--prompt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="MIDI file to continue.")
+@click.option("--prompt", type=click.Path(exists=True, path_type=Path), default=None, help="MIDI file to continue, or a folder: each of its MIDI files is continued.")
 @model_options
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("midiforge-output"), show_default=True, help="Output folder, sorted by style; or a file name ending in .mid for the pieces themselves (several: name_000.mid, name_001.mid, ...).")

@@ -63,8 +63,44 @@ def generate_pieces(
     style_obj = contracts.style(style)
     engine = engine or Engine.load(model, backend=backend, device=device)
     start = time.perf_counter()
-    pieces = run_style(style, style_obj, engine, options)
+    if options.prompt is not None and Path(options.prompt).is_dir():
+        pieces = _continue_each(style, style_obj, engine, options)
+    else:
+        pieces = run_style(style, style_obj, engine, options)
     return GenerateResult([], pieces, time.perf_counter() - start, engine.backend_name, engine.model_path)
+
+
+def _continue_each(style: str, style_obj, engine, options: StyleOptions) -> list[Piece]:
+    """``--prompt FOLDER``: every MIDI file in it is continued (``--n`` pieces each, in its own
+    key), and each piece's name starts with its prompt's."""
+    from dataclasses import replace
+
+    from midiforge.errors import MidiforgeError
+    from midiforge.generation.pieces import slug
+
+    prompts = sorted(p for p in Path(options.prompt).rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    if not prompts:
+        raise MidiforgeError(f"no MIDI files (.mid, .midi) in the prompt folder {options.prompt}")
+    pieces: list[Piece] = []
+    for prompt in prompts:
+        listener = options.listener and _RowsFrom(options.listener, len(pieces))
+        for piece in run_style(style, style_obj, engine, replace(options, prompt=prompt, listener=listener)):
+            pieces.append(replace(piece, stem=f"{slug(prompt.stem)}_{piece.stem}"))
+    return pieces
+
+
+@dataclass
+class _RowsFrom:
+    """A ``BarListener`` seen through one of several style runs: its rows come after the earlier runs' pieces."""
+
+    listener: object
+    offset: int
+
+    def piece(self, row: int, n_bars: int, render) -> None:
+        self.listener.piece(row + self.offset, n_bars, render)
+
+    def bars(self, row: int, first_bar: int, bars: list[list[int]]) -> None:
+        self.listener.bars(row + self.offset, first_bar, bars)
 
 
 def run_style(style: str, style_obj, engine, options: StyleOptions) -> list[Piece]:
