@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 IMAGE ?= midiforge:latest
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-DATA ?= data/bach-chorales
+CORPUS ?= bach-chorales
+DATA ?= data/$(CORPUS)
 RUN ?= runs/midiforge
 MODEL ?= music-transformer
 STYLE ?= melody
@@ -12,7 +13,7 @@ OUT ?= midiforge-output
 ARGS ?=
 TTY := $(shell [ -t 0 ] && echo -it)
 
-.PHONY: help install test test-all lint train generate doctor docker-build docker-build-cuda docker-run
+.PHONY: help install test test-all lint download-data train generate doctor build docker-build docker-build-cuda docker-run shell
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -33,6 +34,9 @@ test-all:  ## every test, slow ones included (what CI runs)
 lint:  ## ruff checks
 	$(BIN)/ruff check .
 
+download-data:  ## prepare the corpus CORPUS into DATA (bach-chorales, folk, band: offline; see `midiforge download --list`)
+	$(BIN)/midiforge prepare --corpus $(CORPUS) -o $(DATA)
+
 train:  ## train MODEL on DATA into RUN (extra options in ARGS)
 	$(BIN)/midiforge train --model $(MODEL) --data $(DATA) --out $(RUN) $(ARGS)
 
@@ -42,6 +46,8 @@ generate:  ## generate STYLE into OUT (extra options in ARGS, e.g. ARGS="--model
 doctor:  ## check devices and library versions
 	$(BIN)/midiforge doctor
 
+build: docker-build  ## the Docker image (alias of docker-build)
+
 docker-build:  ## build the CPU image IMAGE
 	docker build --build-arg TORCH_INDEX=$(TORCH_INDEX) -t $(IMAGE) .
 
@@ -50,3 +56,6 @@ docker-build-cuda:  ## build the CUDA image midiforge:cuda (torch from PyPI)
 
 docker-run:  ## run midiforge ARGS in IMAGE, with this folder at /work and a cache volume
 	docker run --rm $(TTY) -v "$(CURDIR)":/work -v midiforge-cache:/cache $(IMAGE) $(ARGS)
+
+shell:  ## an interactive shell in IMAGE (midiforge, python, tensorboard), this folder at /work
+	docker run --rm -it -v "$(CURDIR)":/work -v midiforge-cache:/cache --entrypoint bash $(IMAGE)

@@ -98,12 +98,18 @@ def test_every_pip_requirement_in_the_dockerfile_resolves(tmp_path) -> None:
 def test_makefile_targets_expand() -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    for target in ("install", "test", "lint", "train", "generate", "docker-build", "docker-run"):
+    for target in ("install", "test", "lint", "download-data", "train", "generate", "build", "docker-build",
+                   "docker-run", "shell"):
         result = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, (target, result.stderr)
     dry = subprocess.run(["make", "-n", "train", "DATA=data/folk", "ARGS=--epochs 1"], cwd=ROOT,
                          capture_output=True, text=True, timeout=30).stdout
     assert "midiforge train --model music-transformer --data data/folk" in dry and "--epochs 1" in dry
+    data = subprocess.run(["make", "-n", "download-data", "CORPUS=folk"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30).stdout
+    assert "midiforge prepare --corpus folk -o data/folk" in data
+    shell = subprocess.run(["make", "-n", "shell"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
+    assert "--entrypoint bash" in shell and "-it" in shell
     build = subprocess.run(
         ["make", "-n", "docker-build"], cwd=ROOT, capture_output=True, text=True, timeout=30
     ).stdout
