@@ -30,6 +30,7 @@ SKIPPED: dict[str, str] = {
     "download nottingham": "downloads from the network",
     "--corpus nottingham": "needs the network download of the line before",
     "docker": "needs Docker",
+    "make shell": "needs Docker (an interactive shell in the image)",
     "train --recipe default": "too slow: trains the shipped model for hours on the band corpus",
     "train --recipe band-small": "too slow: trains the model the shipped one grows from, for hours",
     "torchrun": "needs several processes or machines (tests/test_train.py runs DDP on 2 CPU processes)",
