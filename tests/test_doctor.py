@@ -137,3 +137,26 @@ def test_rendered_fix_keeps_its_brackets(monkeypatch) -> None:
     monkeypatch.setattr(doctor_cmd, "console", Console(file=screen, width=400))  # one row per line
     doctor_cmd.render(diagnose(_facts(midi_problem="python-rtmidi is not installed", versions={"python-rtmidi": None})))
     assert "pip install 'midiforge[live]'" in screen.getvalue()
+
+
+def test_training_device_choice(monkeypatch):
+    import torch
+
+    from midiforge.errors import MidiforgeError
+    from midiforge.training.runtime import Dist, pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("mps")  # a Mac without CUDA trains on its GPU
+    assert pick_device("auto", Dist(rank=0, world=2, local_rank=0)) == torch.device("cpu")  # no DDP on MPS
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(MidiforgeError, match="Apple MPS is not available"):
+        pick_device("mps")
+    with pytest.raises(MidiforgeError, match="no CUDA GPU"):
+        pick_device("cuda")
+    with pytest.raises(MidiforgeError, match="unknown device 'tpu9'"):
+        pick_device("tpu9")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pick_device("auto", Dist(rank=3, world=4, local_rank=3)) == torch.device("cuda", 1)

@@ -231,3 +231,24 @@ def test_shipped_model_exports_to_onnx_and_generates_from_it(tmp_path):
                      model=onnx_path, backend="onnx").files
     for f in files:
         assert pretty_midi.PrettyMIDI(str(f)).instruments[0].notes
+
+
+def test_each_style_writes_into_its_own_folder(tiny_engine, tmp_path):
+    folders = {style: _gen(tiny_engine, style, tmp_path, n=1, bars=1)[0].parent.name
+               for style in ("melody", "chord", "bass", "random", "harmonic")}
+    assert folders == {"melody": "melodies", "chord": "chords", "bass": "basslines", "random": "random",
+                       "harmonic": "songs"}
+
+
+def test_song_forms_and_preset_lengths():
+    from midiforge.errors import MidiforgeError
+    from midiforge.generation.styles import parse_form
+
+    assert [parse_form(str(n)) for n in (1, 2, 4)] == ["A", "AB", "AABA"]
+    assert parse_form(None) == "AABA" and parse_form(" abac ") == "ABAC"
+    for bad in ("9", "A-B", "A" * 17):
+        with pytest.raises(MidiforgeError):
+            parse_form(bad)
+    pattern, clip = StyleOptions(seconds=60.0, tempo=120), StyleOptions(seconds=16.0, tempo=120)
+    assert (pattern.n_bars(16.0), clip.n_bars(60.0)) == (30, 8)  # --pattern: 60 s; --clip: 16 s (4/4 at 120 bpm)
+    assert StyleOptions(seconds=60.0, tempo=90, meter="3/4").n_bars(16.0) == 30

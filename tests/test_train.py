@@ -183,6 +183,37 @@ def test_hf_model_trains_and_generates(chorales, tmp_path):
     assert len(ids) >= 2
 
 
+def test_accumulation_bf16_and_the_cosine_schedule(chorales, tmp_path):
+    from midiforge.training.schedule import warmup_cosine
+
+    result = train(tiny_config(chorales, tmp_path / "acc", accumulate=2, precision="bf16", max_steps=12,
+                               warmup_steps=3, min_lr_ratio=0.1))
+    rows = [r for r in result.history if r.get("train_loss") is not None]
+    assert result.steps == 12 and all(math.isfinite(r["train_loss"]) for r in rows)
+    micro_batch = 8 * 64  # batch_size x seq_len targets, padding not counted
+    assert 12 * micro_batch < result.tokens_seen <= 12 * 2 * micro_batch  # two micro-batches an optimizer step
+    for r in rows:  # the logged rate is the schedule's: linear warm-up, then cosine to 0.1 x lr
+        assert r["lr"] == pytest.approx(3e-3 * warmup_cosine(r["step"], 3, 12, 0.1), rel=1e-3), r
+    assert rows[-1]["lr"] == pytest.approx(3e-4, rel=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lstm", "hf-mistral"])
+def test_other_model_plugins_train_and_generate(chorales, tmp_path, model):
+    if model.startswith("hf-"):
+        pytest.importorskip("transformers")
+    opts = {"lstm": {"hidden_size": 32, "n_layers": 1}, "hf-mistral": {"d_model": 32, "n_layers": 1, "n_heads": 4}}
+    result = train(tiny_config(chorales, tmp_path / model, model=model, model_config=opts[model], max_steps=6,
+                               epochs=1, lr=1e-2))
+    losses = [loss for _, loss in train_losses(result.history)]
+    assert result.steps == 6 and losses[-1] < losses[0]
+    from midiforge.generation import SamplingConfig, StyleOptions, generate
+
+    files = generate("melody", StyleOptions(n=1, bars=1, sampling=SamplingConfig(seed=1)), model=result.last,
+                     backend="torch", out=tmp_path / "out").files
+    assert len(files) == 1 and files[0].stat().st_size > 0
+
+
 def test_config_layers_recipe_and_bad_options(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text("epochs = 3\nlr = 0.001\n[model_config]\nd_model = 64\n")
