@@ -8,7 +8,13 @@ module knows nothing of click, so core code can describe its settings without im
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
+
+import tomllib
+
+from midiforge.errors import MidiforgeError
 
 #: Metadata key under which a field's :class:`Describe` is stored.
 KEY = "midiforge"
@@ -46,3 +52,27 @@ def default_of(field: dataclasses.Field) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return None if field.default is dataclasses.MISSING else field.default
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A TOML, YAML or JSON file of settings (``train --config``, ``generate --config``) as a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise MidiforgeError(f"config file {path} not found")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        elif path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            raise MidiforgeError(f"config file {path} must end in .toml, .yaml, .yml or .json")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise MidiforgeError(f"cannot parse {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise MidiforgeError(f"{path} must hold a table of options")
+    return data

@@ -103,6 +103,31 @@ def test_generate_leaves_the_key_lock_to_the_style_unless_asked(monkeypatch, tmp
     assert seen == [None, True, False]
 
 
+def test_generate_reads_its_options_from_a_config_file(monkeypatch, tmp_path):
+    seen = []
+
+    def fake_generate(style, options, **kwargs):
+        seen.append((style, options, kwargs["out"]))
+        from midiforge.generation import GenerateResult
+
+        return GenerateResult([], [], 0.0, "onnx", tmp_path)
+
+    monkeypatch.setattr("midiforge.generation.generate", fake_generate)
+    config = tmp_path / "songs.toml"
+    config.write_text('n-songs = 3\ntempo = 96\ngroove = "bossa"\ntemperature = 0.9\nvary_repeats = true\n'
+                      f'out = "{tmp_path / "from-config"}"\n')
+    runner = CliRunner()
+    result = runner.invoke(cli, ["generate", "harmonic", "--config", str(config), "--tempo", "100"])
+    assert result.exit_code == 0, result.output
+    style, options, out = seen[0]
+    assert (options.n, options.tempo, options.groove, options.sampling.temperature, options.vary_repeats) == (
+        3, 100.0, "bossa", 0.9, True)  # the command line wins over the file
+    assert out == tmp_path / "from-config" and {"tempo", "groove", "n"} <= options.given
+    config.write_text("tempoo = 3\n")
+    bad = runner.invoke(cli, ["generate", "harmonic", "--config", str(config)])
+    assert bad.exit_code != 0 and "unknown option 'tempoo'" in str(bad.exception)  # run_cli prints it as one line
+
+
 def _one_line_error(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr

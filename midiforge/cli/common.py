@@ -95,3 +95,29 @@ def out_folder_option(help: str, default: Path | None = None):
     """The ``-o/--out FOLDER`` option every folder-writing command takes (shown default when given)."""
     return click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=default,
                         show_default=default is not None, help=help)
+
+
+def settings_file_option(aliases: dict[str, str] | None = None):
+    """``--config FILE``: a TOML/YAML/JSON table of this command's options (``tempo = 96``,
+    ``n-songs = 10``) that stand in for their defaults; options typed on the command line win.
+    ``aliases`` maps other spellings of a key to its parameter name (``n_songs`` → ``n``)."""
+
+    def load(ctx: click.Context, _param: click.Parameter, path: Path | None) -> None:
+        if path is None:
+            return
+        from midiforge.settings import read_config_file
+
+        names = {p.name for p in ctx.command.params if p.name and p.expose_value}
+        table = {}
+        for key, value in read_config_file(path).items():
+            name = str(key).strip().lstrip("-").replace("-", "_")
+            name = (aliases or {}).get(name, name)
+            if name not in names:
+                raise MidiforgeError(f"{path}: unknown option '{key}' (known: {', '.join(sorted(names))})")
+            table[name] = str(value) if isinstance(value, Path) else value
+        ctx.default_map = {**(ctx.default_map or {}), **table}
+
+    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        is_eager=True, expose_value=False, callback=load,
+                        help="TOML/YAML/JSON file of this command's options (keys as the flags, e.g. tempo = 96); "
+                             "options on the command line win.")

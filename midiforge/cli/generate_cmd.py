@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from midiforge.cli.common import console, err_console, progress
+from midiforge.cli.common import console, err_console, progress, settings_file_option
 from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.cli.model_options import check_sampling, model_options
 from midiforge.generation.sampler import SamplingConfig
@@ -36,13 +36,14 @@ def _typed() -> frozenset[str]:
     from click.core import ParameterSource
 
     ctx = click.get_current_context()
-    typed = {name for name in ctx.params
-             if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    asked = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.DEFAULT_MAP)  # DEFAULT_MAP: --config
+    typed = {name for name in ctx.params if ctx.get_parameter_source(name) in asked}
     return frozenset("seconds" if name == "preset" else name for name in typed)
 
 
 @click.command("generate")
 @click.argument("style")
+@settings_file_option(aliases={"n_songs": "n", "n_clips": "n", "live": "live_port"})
 @dataclass_options(StyleOptions, "n", "bars")
 @click.option("--seconds", type=float, default=None, help="Length in seconds [default: 16 for clips, 60 for songs].")
 @click.option("--clip", "preset", flag_value=16.0, help="Preset: a 16 s clip.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import tomllib
 
 from midiforge.errors import MidiforgeError
-from midiforge.settings import setting
+from midiforge.settings import read_config_file, setting
 
 PRECISIONS = ("auto", "fp32", "bf16")
 SAVE_DTYPES = ("float32", "float16", "bfloat16")
@@ -79,30 +78,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or YAML file of ``TrainConfig`` keys."""
-    path = Path(path)
-    if not path.is_file():
-        raise MidiforgeError(f"config file {path} not found")
-    text = path.read_text()
-    try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        elif path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            raise MidiforgeError(f"config file {path} must end in .toml, .yaml, .yml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
-        raise MidiforgeError(f"cannot parse {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise MidiforgeError(f"{path} must hold a table of training options")
-    return data
 
 
 def _recipes():
