@@ -292,6 +292,21 @@ def test_a_local_archive_is_extracted_into_the_cache(cache, tmp_path) -> None:
     assert len(files) == 3 and local.exists(), "a user's own archive is never deleted"
 
 
+def test_cli_download_copies_into_an_out_folder_and_keeps_what_is_there(cache, tmp_path, capsys) -> None:
+    local = tmp_path / "mine.zip"
+    local.write_bytes(_zip(SONGS))
+    out = tmp_path / "data"
+    out.mkdir()
+    first = sorted(SONGS)[0]
+    (out / first).parent.mkdir(parents=True, exist_ok=True)
+    (out / first).write_bytes(b"the user's own")
+    assert run_cli(cli, ["download", str(local), "--name", "mine", "-o", str(out)]) == 0
+    assert "copied 2 into" in capsys.readouterr().out
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(SONGS)
+    assert (out / first).read_bytes() == b"the user's own"
+    assert all((out / name).read_bytes() == data for name, data in SONGS.items() if name != first)
+
+
 def test_extract_midi_replaces_an_old_extraction_atomically(tmp_path) -> None:
     archive = tmp_path / "a.zip"
     archive.write_bytes(_zip(SONGS))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import click
 from rich.table import Table
 
@@ -37,6 +40,8 @@ def _list_datasets() -> None:
 @click.option("--force", is_flag=True, help="Download and extract again even if cached.")
 @click.option("--keep-archive", is_flag=True, help="Keep the archive after extraction.")
 @click.option("--list", "list_only", is_flag=True, help="List the named datasets and exit.")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also copy the MIDI files into this folder (files already there are kept, never replaced).")
 def command(
     source: str | None,
     sha256: str | None,
@@ -45,6 +50,7 @@ def command(
     force: bool,
     keep_archive: bool,
     list_only: bool,
+    out: Path | None,
 ) -> None:
     """Download a MIDI dataset archive (zip or tar) and extract its MIDI files into the cache.
 
@@ -67,5 +73,27 @@ def command(
         f"[green]{len(files)} MIDI files[/green] in {paths.cache_dir('downloads') / folder_name / 'midi'}",
         soft_wrap=True,
     )
+    if out is not None:
+        copied, kept = copy_into(files, paths.cache_dir("downloads") / folder_name / "midi", out)
+        console.print(f"copied {copied} into {out}" + (f"; kept {kept} files already there" if kept else ""),
+                      soft_wrap=True)
     if named is not None:
         console.print(f"Use them with: midiforge prepare --corpus {source}")
+
+
+def copy_into(files: list[Path], root: Path, out: Path) -> tuple[int, int]:
+    """Copy ``files`` (under ``root``) into ``out`` with their sub-folders, each atomically; a file
+    already in ``out`` is kept. Returns (copied, kept)."""
+    from midiforge.atomic import atomic_path
+
+    copied = kept = 0
+    for file in files:
+        target = out / file.relative_to(root)
+        if target.exists():
+            kept += 1
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(file, tmp)
+        copied += 1
+    return copied, kept
