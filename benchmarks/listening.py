@@ -17,6 +17,8 @@ import tempfile
 import wave
 from pathlib import Path
 
+from midiforge.generation.preview import write_mono_wav
+
 SOUNDFONTS = [Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/default-GM.sf2")]
 EXCERPT_SECONDS = 8.0
 EXAMPLES = [  # (name, generate options)
@@ -33,12 +35,7 @@ def mono_excerpt(stereo_wav: Path, out: Path, seconds: float = EXCERPT_SECONDS) 
         rate, channels = source.getframerate(), source.getnchannels()
         samples = array.array("h", source.readframes(int(rate * seconds)))
     mono = array.array("h", (sum(samples[i:i + channels]) // channels for i in range(0, len(samples), channels)))
-    with wave.open(str(out), "wb") as target:
-        target.setnchannels(1)
-        target.setsampwidth(2)
-        target.setframerate(rate)
-        target.writeframes(mono.tobytes())
-    return out
+    return write_mono_wav(out, mono.tobytes(), rate)
 
 
 def audio(midi: Path, out_stem: Path) -> Path:

@@ -54,12 +54,17 @@ def _write_wav(score, target: Path) -> Path:
     audio = synthesize(score)
     peak = float(np.abs(audio).max()) or 1.0
     pcm = (audio / peak * 0.9 * 32767).astype("<i2")
+    return write_mono_wav(target, pcm.tobytes(), SAMPLE_RATE)
+
+
+def write_mono_wav(target: Path, pcm16: bytes, rate: int) -> Path:
+    """16-bit mono PCM samples as a WAV file, written atomically."""
     with atomic_path(target) as tmp:
         with wave.open(str(tmp), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
-            w.setframerate(SAMPLE_RATE)
-            w.writeframes(pcm.tobytes())
+            w.setframerate(rate)
+            w.writeframes(pcm16)
     return target
 
 
