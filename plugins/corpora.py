@@ -14,9 +14,9 @@ from pathlib import Path
 
 from midiforge import hookimpl
 from midiforge.errors import MidiforgeError
+from midiforge.paths import midi_files_in
 
 Progress = Callable[[int, int], None]
-MIDI_SUFFIXES = (".mid", ".midi")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class UserCorpus:
             raise MidiforgeError(f"no such file or folder: {root}")
         if root.is_file():
             return [root]
-        found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
+        found = midi_files_in(root)
         return found[:limit] if limit else found
 
 

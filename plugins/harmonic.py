@@ -228,14 +228,15 @@ def with_pickup(engine: Engine, score: symusic.Score, options: StyleOptions, key
     before bar 1, in key. The band comes in on bar 1, as after a sung upbeat."""
     from midiforge.generation.infill import infill
 
-    bar = score.ticks_per_quarter * 4 * options.time_signature()[0] // options.time_signature()[1]
+    beats, unit = options.time_signature()
+    bar = score.ticks_per_quarter * 4 * beats // unit
     moved = score.shift_time(bar)
     for events in (moved.time_signatures, moved.tempos, moved.key_signatures):
         for event in events:  # the meter, tempo and key hold from the first bar
             if event.time == bar:
                 event.time = 0
     lock = allowed_pcs(key, [s.chord for s in options.progression() or []]) if options.scale_lock else None
-    first = (options.time_signature()[0] - options.pickup) * engine.steps_per_beat
+    first = (beats - options.pickup) * engine.steps_per_beat
     return infill(engine, moved, (0, 1), "melody", options.sampling,
                   rules={"first_onset": first, "key_pcs": lock}).score
 

@@ -23,6 +23,7 @@ import symusic
 
 from midiforge.music.chords import Chord, recognize_chord
 from midiforge.music.keys import estimate_key, key_from_signature
+from midiforge.paths import midi_files_in
 
 NC = "N.C."
 
@@ -266,7 +267,7 @@ def summarize(figs: Sequence[SongFigures]) -> dict[str, float | None]:
 
 def judge_folder(folder: Path, asked: Sequence[Chord] | None = None, section_bars: int = 8,
                  limit: int | None = None) -> tuple[list[SongFigures], dict[str, float | None]]:
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".mid", ".midi"))
+    files = midi_files_in(folder)
     files = files[:limit] if limit else files
     figs = []
     for path in files:

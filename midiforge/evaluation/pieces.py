@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from midiforge.errors import MidiforgeError
-
-MIDI_SUFFIXES = {".mid", ".midi"}
+from midiforge.paths import MIDI_SUFFIXES, midi_files_in
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def resolve_midi_files(source: str | Path, what: str = "input", split: str = "va
     if is_prepared_dataset(path):
         return dataset_split_files(path, split, what)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+        files = midi_files_in(path)
         if not files:
             raise MidiforgeError(f"{what}: no .mid/.midi files in folder {path}")
         return files

@@ -10,9 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from midiforge.generation.pieces import MIDI_SUFFIXES, Piece, file_targets, write_piece, write_piece_as
+from midiforge.generation.pieces import Piece, file_targets, write_piece, write_piece_as
 from midiforge.generation.sampler import SamplingConfig
 from midiforge.generation.styles import StyleOptions
+from midiforge.paths import MIDI_SUFFIXES, midi_files_in
 
 __all__ = ["GenerateResult", "Piece", "SamplingConfig", "StyleOptions", "generate"]
 
@@ -78,7 +79,7 @@ def _continue_each(style: str, style_obj, engine, options: StyleOptions) -> list
     from midiforge.errors import MidiforgeError
     from midiforge.generation.pieces import slug
 
-    prompts = sorted(p for p in Path(options.prompt).rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    prompts = midi_files_in(options.prompt)
     if not prompts:
         raise MidiforgeError(f"no MIDI files (.mid, .midi) in the prompt folder {options.prompt}")
     pieces: list[Piece] = []

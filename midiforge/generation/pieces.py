@@ -48,9 +48,6 @@ def free_names(target: Path) -> Iterator[Path]:
             yield target.with_name(f"{target.stem}-{k}{target.suffix}")
 
 
-MIDI_SUFFIXES = (".mid", ".midi")
-
-
 def write_piece(piece: Piece, out_dir: Path, preview: bool = False, overwrite: bool = False) -> Path:
     """Write ``piece`` to ``out_dir/folder/stem.mid`` (plus previews when asked)."""
     return write_piece_as(piece, Path(out_dir) / piece.folder / f"{piece.stem}.mid", preview, overwrite)
