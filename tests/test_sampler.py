@@ -259,3 +259,28 @@ def test_every_request_fits_a_short_trained_window(tiny_checkpoint, tmp_path):
     result = infill(small, song.score, (4, 8), "full", SamplingConfig(seed=1))
     assert result.score.note_num() > 0
     assert seen and max(seen) <= 192
+
+
+def test_nucleus_cuts_note_tails_but_not_velocity_tails():
+    """top-p keeps a pitch row to its likeliest token, while a velocity row keeps its whole palette."""
+    from midiforge.generation.engine import default_model_path
+    from midiforge.generation.grammar import Grammar
+    from midiforge.generation.sampler import _sample
+    from midiforge.models.checkpoint import load_checkpoint
+
+    g = Grammar.from_codec(load_checkpoint(default_model_path()).codec)
+    rows = 2000
+    logits = np.zeros((2 * rows, len(g.is_velocity)), np.float32)
+    allowed = np.zeros_like(logits, bool)
+    allowed[:rows, g.is_velocity] = True  # rows after a Pitch: a velocity comes next
+    allowed[rows:, g.is_pitch] = True
+    for part, mask in ((slice(None, rows), g.is_velocity), (slice(rows, None), g.is_pitch)):
+        top = np.nonzero(mask)[0][5]
+        n = int(mask.sum())
+        logits[part, top] = np.log(0.8 * (n - 1) / 0.2)  # 80% on one token, the rest spread evenly
+    toks = _sample(logits, allowed, SamplingConfig(top_p=0.5), np.random.default_rng(0), None, g)
+    velocity_draws, pitch_draws = toks[:rows], toks[rows:]
+    assert g.is_velocity[velocity_draws].all() and g.is_pitch[pitch_draws].all()
+    assert len(np.unique(pitch_draws)) == 1  # the nucleus holds one pitch
+    assert len(np.unique(velocity_draws)) == int(g.is_velocity.sum())  # every level was drawn
+    assert 0.7 < np.mean(velocity_draws == np.bincount(velocity_draws).argmax()) < 0.9

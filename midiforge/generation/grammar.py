@@ -91,6 +91,7 @@ class Grammar:
     is_program: np.ndarray
     is_chord: np.ndarray
     is_timesig: np.ndarray
+    is_velocity: np.ndarray
     chord_pcs: list[frozenset[int] | None]
     programs: list[int]
     program_id: dict[int, int]
@@ -100,7 +101,6 @@ class Grammar:
     T_BAR: int
     T_POSITION: int
     T_PROGRAM: int
-    T_VELOCITY: int
 
     @property
     def has_programs(self) -> bool:
@@ -148,6 +148,7 @@ class Grammar:
             is_program=is_["Program"],
             is_chord=is_["Chord"],
             is_timesig=type_idx == index["TimeSig"],
+            is_velocity=type_idx == index.get("Velocity", -1),
             chord_pcs=chord_pcs,
             programs=programs,
             program_id=program_id,
@@ -157,7 +158,6 @@ class Grammar:
             T_BAR=index["Bar"],
             T_POSITION=index["Position"],
             T_PROGRAM=index["Program"],
-            T_VELOCITY=index.get("Velocity", -1),
         )
 
     def chord_in_key_mask(self, key_pcs: frozenset[int]) -> np.ndarray:
@@ -170,7 +170,7 @@ class Grammar:
 
     def strip_incomplete(self, seq: list[int]) -> list[int]:
         """Drop a trailing unfinished note (e.g. a Pitch without its Duration)."""
-        unfinished = self.is_pitch | self.is_drum_pitch | self.is_program | self.is_position | (self.type_idx == self.T_VELOCITY)
+        unfinished = self.is_pitch | self.is_drum_pitch | self.is_program | self.is_position | self.is_velocity
         while seq and unfinished[seq[-1]]:
             seq = seq[:-1]
         return seq
