@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import symusic
 
 from midiforge.evaluation.judge import judge_score
@@ -125,3 +126,31 @@ def test_a_pickup_must_be_shorter_than_a_bar(engine, tmp_path):
 
     with pytest.raises(MidiforgeError, match="1..2 beats of a 3/4 bar"):
         _songs(engine, tmp_path, meter="3/4", pickup=3)
+
+
+
+def test_a_chunk_cut_by_the_window_writes_its_unfinished_bar_again(engine):
+    """A dense chunk can fill the window before its last bar is finished (that bar then lost its
+    bass in 3 of 720 judged bars); the cut bar is dropped and the next round writes it whole."""
+    from midiforge.generation.sampler import Request
+    from midiforge.generation.styles import bar_rounds
+
+    bar, note = engine.codec.bar_id, engine.codec.vocab.index("Pitch_60")
+    asked: list[tuple[int, int]] = []  # (start bar, bars) of every chunk
+
+    def build(row, context, start, n):
+        asked.append((start, n))
+        return Request(prompt=[1, *context], n_bars=n)
+
+    rounds = bar_rounds(engine, build, 1, 8, "full", SamplingConfig(seed=0))
+    reqs, _ = next(rounds)
+    cut = [bar, note, bar, note, bar, note, bar] + [note] * (reqs[0].max_tokens - 8)  # bar 3 unfinished
+    assert asked == [(0, 4)]
+    rounds.send([cut])
+    assert asked[-1] == (3, 4)  # bar 3 is asked for again
+    rounds.send([[bar, note] * 4])
+    assert asked[-1] == (7, 1)
+    with pytest.raises(StopIteration) as stop:
+        rounds.send([[bar, note]])
+    tokens = stop.value.value[0]
+    assert tokens == [bar, note] * 8  # every bar whole: bar 3 came from the second chunk

@@ -366,7 +366,7 @@ def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, s
     ``build(row, context, start_bar, n_bars) -> Request``; each chunk's context is the end of what
     was generated before (or ``first_context`` for the first chunk), so the music runs on seamlessly.
     A chunk may use only the tokens left in the model's window after its prompt; a row whose chunk
-    ran out of room gets its missing bars in the next round. ``on_chunk(row, start_bar, bars)``
+    ran out of room drops the bar it was cut in and gets its missing bars in the next round. ``on_chunk(row, start_bar, bars)``
     hears each chunk's bars as soon as they are sampled.
 
     ``echoes`` ``{bar: earlier bar}``: that bar restates the earlier one as the model wrote it (a
@@ -409,8 +409,10 @@ def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, s
             reqs.append(replace(req, may_end=False, max_tokens=max(16, window - len(req.prompt))))
         seed = None if sampling.seed is None else sampling.seed + 7919 * round_
         outs = yield reqs, replace(sampling, seed=seed)
-        for i, toks in zip(rows, outs, strict=True):
+        for i, req, toks in zip(rows, reqs, outs, strict=True):
             bars = split_bars(toks, engine)[: chunk_bars(i)] or [[engine.codec.bar_id]]
+            if len(toks) >= req.max_tokens - 1 and len(bars) > 1:  # cut by the window mid-bar:
+                bars.pop()  # the unfinished bar is written again, whole, in the next round
             done[i].extend(t for bar in bars for t in bar)
             if on_chunk is not None:
                 on_chunk(i, have[i], bars)
