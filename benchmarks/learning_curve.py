@@ -26,18 +26,15 @@ class Evaluation:
 
 
 def read_evaluations(run: Path) -> list[Evaluation]:
-    """Validation rows of ``run/metrics.csv``, with the tokens seen and learning rate logged at that step."""
-    rows = list(csv.DictReader((run / "metrics.csv").open()))
-    last_train: dict[int, dict] = {}
-    for row in rows:
-        if row["train_loss"]:
-            last_train[int(row["step"])] = row
+    """Validation rows of ``run/metrics.csv``, with the tokens seen and learning rate of the last
+    training row logged by then (a run that stops between logging steps evaluates once more)."""
     out = []
-    for row in rows:
+    train: dict = {}
+    for row in csv.DictReader((run / "metrics.csv").open()):
+        if row["train_loss"]:
+            train = row
         if row["val_loss"]:
-            step = int(row["step"])
-            train = last_train.get(step, {})
-            out.append(Evaluation(step, int(float(train.get("tokens_seen") or 0)), float(row["val_loss"]),
+            out.append(Evaluation(int(row["step"]), int(float(train.get("tokens_seen") or 0)), float(row["val_loss"]),
                                   float(row["val_acc"] or 0), float(train.get("lr") or 0)))
     return out
 

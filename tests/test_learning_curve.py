@@ -51,3 +51,11 @@ def test_a_flat_tail_has_stopped_falling(tmp_path, capsys):
 def test_a_folder_without_metrics_is_a_one_line_error(tmp_path, capsys):
     assert _curve().main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_final_evaluation_between_logging_steps_carries_the_last_tokens_and_rate(tmp_path):
+    run = _run(tmp_path, [1.0, 0.9])
+    with (run / "metrics.csv").open("a") as f:
+        f.write("113,0.1,,0.85,0.7,,,,1\n")  # a run stopped on --max-minutes evaluates once more
+    last = _curve().read_evaluations(run)[-1]
+    assert (last.step, last.tokens_seen, last.lr) == (113, 2000, 2e-4)
