@@ -411,13 +411,22 @@ def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, s
         outs = yield reqs, replace(sampling, seed=seed)
         for i, req, toks in zip(rows, reqs, outs, strict=True):
             bars = split_bars(toks, engine)[: chunk_bars(i)] or [[engine.codec.bar_id]]
-            if len(toks) >= req.max_tokens - 1 and len(bars) > 1:  # cut by the window mid-bar:
-                bars.pop()  # the unfinished bar is written again, whole, in the next round
+            if was_cut(req, toks) and len(bars) > 1:  # cut by the window mid-bar: the unfinished
+                bars.pop()  # bar is written again, whole, in the next round
             done[i].extend(t for bar in bars for t in bar)
             if on_chunk is not None:
                 on_chunk(i, have[i], bars)
             have[i] += len(bars)
     return done
+
+
+def was_cut(req: Request, tokens: list[int]) -> bool:
+    """Whether a row may have run out of budget mid-bar: it ended within a note's few tokens of it
+    (a row that finished its bars that close just has one bar written again)."""
+    return len(tokens) >= req.max_tokens - CUT_MARGIN
+
+
+CUT_MARGIN = 8  # tokens: more than one note (Position, Program, Pitch, Velocity, Duration)
 
 
 # ---------------------------------------------------------------------------------- scores
@@ -528,7 +537,8 @@ def _pedal_through_silence(chords, tracks, bar_ticks: int, beat_ticks: int) -> N
     ends = [n.end for t in tracks for n in t.notes]
     if not ends or not len(chords.notes):
         return
-    sounding = np.zeros(-(-max(ends) // beat_ticks), bool)
+    # To the last bar line: a partly generated piece, silent after its last note, pedals as the file will.
+    sounding = np.zeros(-(-max(ends) // bar_ticks) * bar_ticks // beat_ticks, bool)
     for track in tracks:
         for n in track.notes:
             sounding[n.time // beat_ticks : -(-n.end // beat_ticks)] = True
