@@ -11,7 +11,6 @@ import symusic
 from midiforge.data.roles import find_roles
 from midiforge.generation.infill import infill, load_song, parse_bars, vary
 from midiforge.generation.sampler import SamplingConfig
-from midiforge.music.chords import recognize_chord
 
 
 @pytest.fixture(scope="module")
@@ -79,22 +78,28 @@ def test_vary_rewrites_a_share_of_bars_and_keeps_the_rest(engine, chorale):
     for old_t, new_t in zip(score.tracks, varied.tracks, strict=True):
         assert [n for n in _notes(old_t) if untouched(n)] == [n for n in _notes(new_t) if untouched(n)]
     assert any(_notes(a) != _notes(b) for a, b in zip(score.tracks, varied.tracks, strict=True))
-    # Harmony kept: each rewritten bar sounds the chord the original bar carries (as the codec labels it).
+    # Harmony kept: in each rewritten bar the chord and bass parts play the chord the original bar
+    # carries (as the codec labels it): its tones only, its root first. (The melody is free: over
+    # Bm7 its C# once made a recognizer hear Dmaj7 while the parts played B D F# A.)
     from midiforge.data.bars import partition_bars
     from midiforge.music.chords import Chord
 
     codec = engine.codec
-    _, original_bars, _ = partition_bars(codec, codec.encode(score, find_roles(score), role="full"))
-    same = 0
+    roles = find_roles(score)
+    parts = sorted(set(roles.get("chords", [])) | set(roles.get("bass", [])))
+    _, original_bars, _ = partition_bars(codec, codec.encode(score, roles, role="full"))
+    checked = 0
     for bar, (a, b) in zip(bars, changed, strict=True):
         token = next(codec.token(t) for t in original_bars[bar - 1] if codec.type_of[t] == "Chord")
-        notes = [n for t in varied.tracks for n in t.notes if a <= n.time < b]
-        heard = recognize_chord([n.pitch for n in notes], [n.duration for n in notes])
-        if token != "Chord_N":
-            same += heard is not None and heard.root_pc == Chord.from_token_name(token.removeprefix("Chord_")).root_pc
-        else:
-            same += 1
-    assert same / len(changed) >= 0.75
+        if token == "Chord_N":
+            continue
+        chord = Chord.from_token_name(token.removeprefix("Chord_"))
+        notes = sorted((n.time, n.pitch) for i in parts for n in varied.tracks[i].notes if a <= n.time < b)
+        assert notes and all(p % 12 in chord.pitch_classes for _, p in notes), (bar, token, notes)
+        first = [p for t, p in notes if t == notes[0][0]]
+        assert min(first) % 12 == chord.root_pc, (bar, token, notes)
+        checked += 1
+    assert checked
 
 
 def test_infill_cli(chorale, tmp_path):
