@@ -9,7 +9,7 @@ import numpy as np
 
 from midiforge.generation import SamplingConfig, StyleOptions, generate
 from midiforge.generation.sampler import PartRules, Request
-from midiforge.generation.styles import chord_plan, make_request, split_bars, was_cut
+from midiforge.generation.styles import chord_plan, make_request, split_bars
 from midiforge.music.chords import parse_chord
 from midiforge.music.keys import parse_key
 
@@ -126,6 +126,20 @@ def test_drums_go_to_gm_channel_10(tiny_engine, tmp_path):
         assert all(t.name == "Drums" for t in drums)
 
 
+def test_rows_stopped_by_their_budget_say_so(tiny_engine):
+    """Songs rewrite a bar the window cut (styles.bar_rounds): the sampler must say which rows its
+    budget stopped, however few tokens short of it their stripped output ends, and no others."""
+    opts = StyleOptions(bars=8)
+    long = make_request(tiny_engine, "full", ["melody", "chords", "bass"], parse_key("C major"), 8, opts)
+    short = make_request(tiny_engine, "bass", ["bass"], parse_key("C major"), 1, StyleOptions(bars=1))
+    rows = tiny_engine.run_rows([replace(long, max_tokens=12), replace(short, max_tokens=400), long],
+                                SamplingConfig(seed=3))
+    assert [r.cut for r in rows] == [True, False, False]
+    assert len(rows[0].tokens) <= 12
+    assert sum(tiny_engine.codec.type_of[t] == "Bar" for t in rows[1].tokens) == 1
+    assert sum(tiny_engine.codec.type_of[t] == "Bar" for t in rows[2].tokens) == 8
+
+
 def test_no_eos_before_the_asked_bars(tiny_engine):
     req = make_request(tiny_engine, "bass", ["bass"], parse_key("F major"), 7, StyleOptions(bars=7))
     outs = tiny_engine.run([req] * 5, SamplingConfig(seed=11, temperature=2.0))
@@ -173,10 +187,11 @@ def test_every_bar_names_a_real_chord_that_chords_and_bass_play(engine):
     plan = model_chord_plan(engine, 6, opts)
     reqs = [make_request(engine, "full", ["melody", "chords", "bass"], key, 6, opts, None, plan) for _ in range(4)]
     g = engine.grammar
-    for req, toks in zip(reqs, engine.run(reqs, SamplingConfig(seed=4, temperature=1.5)), strict=True):
+    for row in engine.run_rows(reqs, SamplingConfig(seed=4, temperature=1.5)):
+        toks = row.tokens
         assert "Chord_N" not in _chord_tokens(engine, toks)
         bars = _bars(engine, toks)
-        if was_cut(replace(req, max_tokens=engine.context_length - len(req.prompt)), toks):
+        if row.cut:
             bars = bars[:-1]  # cut by the window mid-bar: songs write it again (styles.bar_rounds)
         assert len(bars) >= 4
         for bar in bars:

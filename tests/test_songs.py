@@ -132,7 +132,7 @@ def test_a_pickup_must_be_shorter_than_a_bar(engine, tmp_path):
 def test_a_chunk_cut_by_the_window_writes_its_unfinished_bar_again(engine):
     """A dense chunk can fill the window before its last bar is finished (that bar then lost its
     bass in 3 of 720 judged bars); the cut bar is dropped and the next round writes it whole."""
-    from midiforge.generation.sampler import Request
+    from midiforge.generation.sampler import Generated, Request
     from midiforge.generation.styles import bar_rounds
 
     bar, note = engine.codec.bar_id, engine.codec.vocab.index("Pitch_60")
@@ -144,13 +144,13 @@ def test_a_chunk_cut_by_the_window_writes_its_unfinished_bar_again(engine):
 
     rounds = bar_rounds(engine, build, 1, 8, "full", SamplingConfig(seed=0))
     reqs, _ = next(rounds)
-    cut = [bar, note, bar, note, bar, note, bar] + [note] * (reqs[0].max_tokens - 8)  # bar 3 unfinished
+    cut = [bar, note, bar, note, bar, note, bar] + [note] * 20  # the budget stopped it in bar 3
     assert asked == [(0, 4)]
-    rounds.send([cut])
+    rounds.send([Generated(cut, cut=True)])
     assert asked[-1] == (3, 4)  # bar 3 is asked for again
-    rounds.send([[bar, note] * 4])
+    rounds.send([Generated([bar, note] * 4)])  # finished its bars: every bar is kept
     assert asked[-1] == (7, 1)
     with pytest.raises(StopIteration) as stop:
-        rounds.send([[bar, note]])
+        rounds.send([Generated([bar, note])])
     tokens = stop.value.value[0]
     assert tokens == [bar, note] * 8  # every bar whole: bar 3 came from the second chunk

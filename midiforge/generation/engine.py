@@ -15,7 +15,7 @@ from typing import Any
 
 from midiforge.errors import MidiforgeError
 from midiforge.generation.grammar import Grammar
-from midiforge.generation.sampler import Request, Sampler, SamplingConfig
+from midiforge.generation.sampler import Generated, Request, Sampler, SamplingConfig
 
 DEFAULT_MODEL_NAME = "default.safetensors"
 DEFAULT_ONNX_NAME = "default.onnx"  # its export, what the light install runs (python -m midiforge.assets.build)
@@ -126,14 +126,18 @@ class Engine:
     # ------------------------------------------------------------------ generating
     def run(self, requests: list[Request], sampling: SamplingConfig, batch_size: int = 32) -> list[list[int]]:
         """Generate every request, ``batch_size`` at a time (same-length prompts batch best)."""
-        out: list[list[int]] = []
+        return [row.tokens for row in self.run_rows(requests, sampling, batch_size)]
+
+    def run_rows(self, requests: list[Request], sampling: SamplingConfig, batch_size: int = 32) -> list[Generated]:
+        """:meth:`run`, each row also telling whether its budget (at most the window) cut it."""
+        out: list[Generated] = []
         if self.context_length:  # no row outgrows the trained window, whatever its own budget
             requests = [replace(r, max_tokens=max(1, min(r.max_tokens, int(self.context_length) - len(r.prompt))))
                         for r in requests]
         for i in range(0, len(requests), batch_size):
             chunk = requests[i : i + batch_size]
             cfg = sampling if sampling.seed is None else _with_seed(sampling, sampling.seed + i)
-            out.extend(self.sampler.generate(chunk, cfg))
+            out.extend(self.sampler.generate_rows(chunk, cfg))
         return out
 
     def decode(self, ids: list[int]):

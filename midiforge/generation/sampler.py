@@ -85,6 +85,19 @@ class Request:
     rests_at_most: dict[int, int] = field(default_factory=dict)
 
 
+@dataclass
+class Generated:
+    """One request's output: its tokens (prompt excluded) and whether its token budget stopped it.
+
+    A row stopped by its budget (the model's window) may end inside a bar, however few tokens
+    short of the budget its output is (a trailing unfinished note is stripped); a row that wrote
+    its bars, or its EOS, is whole.
+    """
+
+    tokens: list[int]
+    cut: bool = False
+
+
 class Sampler:
     """Generates a batch of requests together, one backend step per token."""
 
@@ -144,6 +157,10 @@ class Sampler:
     # ---------------------------------------------------------------- the loop
     def generate(self, reqs: list[Request], cfg: SamplingConfig) -> list[list[int]]:
         """Return the generated tokens (prompt excluded) of each request."""
+        return [row.tokens for row in self.generate_rows(reqs, cfg)]
+
+    def generate_rows(self, reqs: list[Request], cfg: SamplingConfig) -> list[Generated]:
+        """Generate every request; each row tells whether its budget cut it (see :class:`Generated`)."""
         g, B = self.g, len(reqs)
         rng = np.random.default_rng(cfg.seed)
         masks = self._static_masks(reqs)
@@ -170,6 +187,7 @@ class Sampler:
         max_tokens = int(stop_at.max()) + 1
         out = np.zeros((B, max_tokens), np.int64)  # generated tokens, row b's first n_out[b]
         n_out = np.zeros(B, np.int64)
+        cut = np.zeros(B, bool)  # rows stopped by their budget, not by finishing their bars
         n_bars = np.asarray([r.n_bars for r in reqs])
         max_pos = np.asarray([r.steps_per_bar for r in reqs])
         tables = self._step_tables(masks, max_pos)
@@ -184,8 +202,10 @@ class Sampler:
                 # Finishing: EOS, or a Bar that would start one bar too many.
                 bars_done = st.bar - st.bars_at_start
                 finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
-                finishing |= t >= stop_at
+                out_of_budget = (t >= stop_at) & ~finishing
+                finishing |= out_of_budget
                 live = ~st.done & ~forced
+                cut |= live & out_of_budget
                 keep = live & ~finishing
                 out[rows[keep], n_out[keep]] = tok[keep]
                 n_out += keep
@@ -203,7 +223,7 @@ class Sampler:
                     recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
                 allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
                 logits, state = step.result()
-        return [g.strip_incomplete(out[b, : n_out[b]].tolist()) for b in range(B)]
+        return [Generated(g.strip_incomplete(out[b, : n_out[b]].tolist()), bool(cut[b])) for b in range(B)]
 
     def _step_tables(self, masks, max_pos: np.ndarray) -> dict[str, np.ndarray]:
         """Per-row masks precomputed for every grammar state, so a step only gathers rows.

@@ -18,7 +18,7 @@ from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
 from midiforge.generation.engine import Engine
 from midiforge.generation.pieces import ROLE_TRACKS
-from midiforge.generation.sampler import ChordPlan, PartRules, Request, SamplingConfig
+from midiforge.generation.sampler import ChordPlan, Generated, PartRules, Request, SamplingConfig
 from midiforge.music.chords import Chord, ChordSpan, parse_progression
 from midiforge.music.keys import ALL_KEYS, Key, parse_key
 from midiforge.settings import setting
@@ -321,7 +321,7 @@ ChunkCallback = Callable[[int, int, list[list[int]]], None]
 
 
 #: A bar job: yields each round's requests and sampling, receives their tokens, returns the bars.
-BarRounds = Generator[tuple[list[Request], SamplingConfig], list[list[int]], list[list[int]]]
+BarRounds = Generator[tuple[list[Request], SamplingConfig], list[Generated], list[list[int]]]
 
 
 def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sampling: SamplingConfig,
@@ -338,9 +338,9 @@ def run_together(engine: Engine, jobs: list[BarRounds]) -> list[list[list[int]]]
     out: list[list[list[int]] | None] = [None] * len(jobs)
     asked: dict[int, tuple[list[Request], SamplingConfig]] = {}
 
-    def advance(j: int, tokens: list[list[int]] | None) -> None:
+    def advance(j: int, rows: list[Generated] | None) -> None:
         try:
-            asked[j] = jobs[j].send(tokens)  # type: ignore[arg-type]
+            asked[j] = jobs[j].send(rows)  # type: ignore[arg-type]
         except StopIteration as stop:
             out[j] = stop.value
             asked.pop(j, None)
@@ -349,11 +349,11 @@ def run_together(engine: Engine, jobs: list[BarRounds]) -> list[list[list[int]]]
         advance(j, None)
     while asked:
         order = list(asked)
-        tokens = engine.run([r for j in order for r in asked[j][0]], asked[order[0]][1])
+        rows = engine.run_rows([r for j in order for r in asked[j][0]], asked[order[0]][1])
         at = 0
         for j in order:
             n = len(asked[j][0])
-            advance(j, tokens[at : at + n])
+            advance(j, rows[at : at + n])
             at += n
     return out  # type: ignore[return-value]
 
@@ -409,24 +409,15 @@ def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, s
             reqs.append(replace(req, may_end=False, max_tokens=max(16, window - len(req.prompt))))
         seed = None if sampling.seed is None else sampling.seed + 7919 * round_
         outs = yield reqs, replace(sampling, seed=seed)
-        for i, req, toks in zip(rows, reqs, outs, strict=True):
-            bars = split_bars(toks, engine)[: chunk_bars(i)] or [[engine.codec.bar_id]]
-            if was_cut(req, toks) and len(bars) > 1:  # cut by the window mid-bar: the unfinished
-                bars.pop()  # bar is written again, whole, in the next round
+        for i, out in zip(rows, outs, strict=True):
+            bars = split_bars(out.tokens, engine)[: chunk_bars(i)] or [[engine.codec.bar_id]]
+            if out.cut and len(bars) > 1:  # cut by the window mid-bar: the unfinished bar
+                bars.pop()  # is written again, whole, in the next round
             done[i].extend(t for bar in bars for t in bar)
             if on_chunk is not None:
                 on_chunk(i, have[i], bars)
             have[i] += len(bars)
     return done
-
-
-def was_cut(req: Request, tokens: list[int]) -> bool:
-    """Whether a row may have run out of budget mid-bar: it ended within a note's few tokens of it
-    (a row that finished its bars that close just has one bar written again)."""
-    return len(tokens) >= req.max_tokens - CUT_MARGIN
-
-
-CUT_MARGIN = 8  # tokens: more than one note (Position, Program, Pitch, Velocity, Duration)
 
 
 # ---------------------------------------------------------------------------------- scores
