@@ -3,8 +3,17 @@
     python benchmarks/learning_curve.py ~/.cache/midiforge/runs/default          # markdown table
     python benchmarks/learning_curve.py RUN --window 4 --min-delta 0.002
 
-"Still falling" means the best validation loss of the last ``--window`` evaluations beat the best
-before them by more than ``--min-delta`` nats/token (the test ``--patience`` applies, over a window).
+A run resumed with a longer ``--max-steps`` stretches its cosine, so its learning rate jumps up (a
+warm restart) and the loss rises for a while before it falls below its old best. The verdict is
+therefore judged per schedule (the evaluations between two such jumps):
+
+* "still falling": the newest schedule already beat the best before it by more than
+  ``--min-delta`` nats/token, or, while it is still running (its learning rate not yet back down to
+  where the schedule before it ended), the last finished schedule did;
+* "stopped falling": a finished schedule (the newest one, once its learning rate is back down)
+  gained no more than ``--min-delta`` on the best before it.
+
+A run without restarts is judged on its last ``--window`` evaluations against the best before them.
 """
 
 from __future__ import annotations
@@ -48,6 +57,52 @@ def still_falling(evals: list[Evaluation], window: int, min_delta: float) -> tup
     return before - recent > min_delta, before - recent
 
 
+RESTART_JUMP = 1.2  # a learning rate this many times the last evaluation's starts a new schedule
+SETTLED = 1.25  # a schedule has ended once its rate is within this factor of where the one before ended
+
+
+def schedules(evals: list[Evaluation]) -> list[list[Evaluation]]:
+    """The evaluations split at every warm restart (a learning-rate jump after it had been falling;
+    a schedule's warm-up, whose rate rises evaluation after evaluation, stays one schedule)."""
+    out: list[list[Evaluation]] = []
+    for e in evals:
+        current = out[-1] if out else []
+        warming_up = all(a.lr <= b.lr for a, b in zip(current, current[1:], strict=False))
+        if not current or (not warming_up and current[-1].lr > 0 and e.lr > RESTART_JUMP * current[-1].lr):
+            out.append([])
+        out[-1].append(e)
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    falling: bool
+    gain: float  # nats/token the judged stretch beat the best before it by
+    basis: str  # which evaluations were judged, in words
+
+
+def judge(evals: list[Evaluation], window: int, min_delta: float) -> Verdict:
+    """Still falling or not, judged per schedule (see the module's docstring)."""
+    parts = schedules(evals)
+    if len(parts) == 1:
+        falling, gain = still_falling(evals, window, min_delta)
+        return Verdict(falling, gain, f"the last {window} evaluations")
+    gains = [min(e.val_loss for p in parts[:k] for e in p) - min(e.val_loss for e in parts[k])
+             for k in range(1, len(parts))]
+    newest, last_gain = parts[-1], gains[-1]
+    start = newest[0].step
+    if last_gain > min_delta:
+        return Verdict(True, last_gain, f"the warm restart from step {start}")
+    running = newest[-1].lr > SETTLED * parts[-2][-1].lr
+    if running and len(gains) > 1:
+        return Verdict(gains[-2] > min_delta, gains[-2],
+                       f"the last finished restart, from step {parts[-2][0].step} (the one from step {start} "
+                       f"is running, {-last_gain:.4f} above the best so far)")
+    if running:
+        return Verdict(True, last_gain, f"the warm restart from step {start}, still running")
+    return Verdict(False, last_gain, f"the warm restart from step {start}, finished")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder (holds metrics.csv)")
@@ -67,10 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     for e in evals:
         loss = f"**{e.val_loss:.4f}**" if e is best else f"{e.val_loss:.4f}"
         print(f"| {e.step} | {e.tokens_seen / 1e6:.2f} M | {e.lr:.2e} | {loss} | {100 * e.val_acc:.1f} % |")
-    falling, gain = still_falling(evals, args.window, args.min_delta)
-    verdict = "still falling" if falling else "stopped falling"
-    print(f"\nbest {best.val_loss:.4f} at step {best.step}; the last {args.window} evaluations gained "
-          f"{gain:.4f} nats/token on the best before them: {verdict} (threshold {args.min_delta})")
+    for k, part in enumerate(schedules(evals)):
+        top = min(part, key=lambda e: e.val_loss)
+        print(f"{'schedule' if k == 0 else 'warm restart'} from step {part[0].step}: best {top.val_loss:.4f} "
+              f"at step {top.step}, learning rate {part[0].lr:.2e} -> {part[-1].lr:.2e}")
+    verdict = judge(evals, args.window, args.min_delta)
+    words = "still falling" if verdict.falling else "stopped falling"
+    print(f"\nbest {best.val_loss:.4f} at step {best.step}; {verdict.basis} gained {verdict.gain:.4f} "
+          f"nats/token on the best before it: {words} (threshold {args.min_delta})")
     return 0
 
 

@@ -59,3 +59,45 @@ def test_a_final_evaluation_between_logging_steps_carries_the_last_tokens_and_ra
         f.write("113,0.1,,0.85,0.7,,,,1\n")  # a run stopped on --max-minutes evaluates once more
     last = _curve().read_evaluations(run)[-1]
     assert (last.step, last.tokens_seen, last.lr) == (113, 2000, 2e-4)
+
+
+def _schedules(tmp_path: Path, rows: list[tuple[float, float]]) -> Path:
+    """metrics.csv with (learning rate, validation loss) at every 50 steps."""
+    lines = [HEADER]
+    for i, (lr, loss) in enumerate(rows, start=1):
+        lines.append(f"{i * 50},0.1,0.6,,,{lr},1000,{i * 1000},1\n")
+        lines.append(f"{i * 50},0.1,,{loss},0.7,,,,1\n")
+    (tmp_path / "metrics.csv").write_text("".join(lines))
+    return tmp_path
+
+
+FIRST = [(1e-4, 0.9), (3e-4, 0.85), (2e-4, 0.8), (1e-4, 0.75), (6e-5, 0.74)]  # warm-up, then a cosine
+
+
+def test_a_warm_restart_is_judged_by_what_its_schedule_bought(tmp_path):
+    """A restart raises the rate and, for a while, the loss: its first evaluations are no verdict."""
+    curve = _curve()
+    rising = _schedules(tmp_path, FIRST + [(2e-4, 0.76), (1.8e-4, 0.75)])  # restarted, above the best so far
+    evals = curve.read_evaluations(rising)
+    assert [len(p) for p in curve.schedules(evals)] == [5, 2]
+    verdict = curve.judge(evals, window=2, min_delta=0.002)
+    assert verdict.falling and "running" in verdict.basis  # no finished restart yet: not judged flat
+
+    gained = _schedules(tmp_path, FIRST + [(2e-4, 0.76), (1e-4, 0.72), (6e-5, 0.70)])
+    verdict = curve.judge(curve.read_evaluations(gained), window=2, min_delta=0.002)
+    assert verdict.falling and abs(verdict.gain - 0.04) < 1e-9
+
+    flat = _schedules(tmp_path, FIRST + [(2e-4, 0.76), (1e-4, 0.745), (6.5e-5, 0.7395)])
+    verdict = curve.judge(curve.read_evaluations(flat), window=2, min_delta=0.002)
+    assert not verdict.falling and abs(verdict.gain - 0.0005) < 1e-9 and "finished" in verdict.basis
+
+
+def test_a_running_restart_leans_on_the_last_finished_one(tmp_path, capsys):
+    curve = _curve()
+    second = [(2e-4, 0.76), (1e-4, 0.72), (6e-5, 0.70)]  # gained 0.04
+    run = _schedules(tmp_path, FIRST + second + [(1.5e-4, 0.71), (1.4e-4, 0.705)])
+    verdict = curve.judge(curve.read_evaluations(run), window=2, min_delta=0.002)
+    assert verdict.falling and abs(verdict.gain - 0.04) < 1e-9 and "from step 300" in verdict.basis
+    assert curve.main([str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "warm restart from step 450: best 0.7050" in out and "still falling" in out
