@@ -19,12 +19,8 @@ def _curve():
 
 
 def _run(tmp_path: Path, losses: list[float]) -> Path:
-    lines = [HEADER]
-    for i, loss in enumerate(losses, start=1):
-        lines.append(f"{i * 50},0.1,0.6,,,{1e-4 * i},1000,{i * 1000},1\n")
-        lines.append(f"{i * 50},0.1,,{loss},0.7,,,,1\n")
-    (tmp_path / "metrics.csv").write_text("".join(lines))
-    return tmp_path
+    """A run whose rate rises all along (one schedule) with these validation losses."""
+    return _schedules(tmp_path, [(1e-4 * i, loss) for i, loss in enumerate(losses, start=1)])
 
 
 def test_a_loss_that_keeps_falling_is_still_falling(tmp_path, capsys):
