@@ -78,7 +78,12 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path):
     assert list(report.generated.skipped) == [str(gen / "broken.mid")]
 
 
-def test_cli_writes_report_and_prints_tables(tmp_path):
+def test_cli_writes_report_and_prints_tables(tmp_path, monkeypatch):
+    from midiforge import terminal
+
+    # The console took its width from COLUMNS when it was first imported, which in a shared test
+    # process may have been inside another test's 80-column run: give it this test's width.
+    monkeypatch.setattr(terminal.console, "_width", 200)
     gen, ref = make_sets(tmp_path)
     out = tmp_path / "eval"
     result = CliRunner().invoke(
