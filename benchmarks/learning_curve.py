@@ -1,6 +1,6 @@
 """Print a run's validation curve from its metrics.csv and say whether the loss is still falling.
 
-    python benchmarks/learning_curve.py ~/.cache/midiforge/runs/default          # markdown table
+    python benchmarks/learning_curve.py runs/default          # markdown table, each schedule's best, the verdict
     python benchmarks/learning_curve.py RUN --window 4 --min-delta 0.002
 
 A run resumed with a longer ``--max-steps`` stretches its cosine, so its learning rate jumps up (a

@@ -44,7 +44,7 @@ def report_table(report) -> Table:
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Exporter option, repeatable. onnx: opset, tolerance, attention (auto|fused|plain), quantize (none|int8). coreml: variants (stateful,stateless), "
+    help="Exporter option, repeatable. onnx: opset, tolerance, attention (auto|fused|plain), quantize (none|fp16|int8). coreml: variants (stateful,stateless), "
     "precision (fp16|fp32), compress (none|int8|palettize4|palettize6), max_len, tolerance.",
 )
 def command(format: str, checkpoint: Path | None, out: Path | None, options: tuple[str, ...]) -> None:
