@@ -26,10 +26,10 @@ install: $(BIN)/python  ## create .venv and install midiforge with dev extras (e
 	$(BIN)/python -m pip install -e '.[dev,live]'
 
 test:  ## fast test suite (skips tests marked slow)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 test-all:  ## every test, slow ones included (what CI runs)
-	$(BIN)/pytest -q -m ""
+	$(BIN)/pytest -q -n auto -m ""
 
 lint:  ## ruff checks
 	$(BIN)/ruff check .
