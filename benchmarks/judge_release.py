@@ -9,7 +9,8 @@ Generates (into --out, default a temporary folder):
   * songs in 3/4 and 6/8, and songs with ``--drums``;
 and judges them with :mod:`midiforge.evaluation.judge`, next to the same figures for real music
 the model never trained on: held-out band arrangements (real melodies, human-written grooves) and
-folk tunes (melody repetition). Prints a Markdown table (docs/default-model.md holds its output).
+folk tunes (melody repetition); the held-out arrangements are judged twice, as played and with
+their velocities at the codec's levels (what a model of that codec is taught). Prints a Markdown table (docs/default-model.md holds its output).
 """
 
 from __future__ import annotations
@@ -49,14 +50,18 @@ def run_set(name: str, out: Path, args: list[str], model: str | None) -> Path:
     return folder / "songs"
 
 
-def held_out(dataset: Path) -> list:
-    """Judge the files a prepared dataset kept for validation (never trained on)."""
+def held_out(dataset: Path, as_taught: bool = False) -> list:
+    """Judge the files a prepared dataset kept for validation (never trained on); ``as_taught``:
+    with velocities at the dataset codec's levels, the dynamics the model could learn from them."""
     import json
 
+    from midiforge.data.codec import Codec
     from midiforge.evaluation.judge import judge_file
 
+    levels = Codec.load(dataset / "codec.json").tokenizer.velocities if as_taught else ()
     report = json.loads((dataset / "report.json").read_text())["files"]
-    return [judge_file(Path(f["file"])) for f in report if f.get("split") == "val" and Path(f["file"]).exists()]
+    return [judge_file(Path(f["file"]), velocity_levels=levels)
+            for f in report if f.get("split") == "val" and Path(f["file"]).exists()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             figs += judge_folder(folder, asked if name.startswith("--chords") else None)[0]
         columns[name] = summarize(figs)
     columns["real: held-out band arrangements"] = summarize(held_out(args.real))
+    columns["real: the same, at the codec's velocity levels"] = summarize(held_out(args.real, as_taught=True))
     columns["real: folk tunes"] = judge_folder(args.folk or cache_dir("corpora", "folk"), limit=400)[1]
     names = list(columns)
     print("| figure | target | " + " | ".join(names) + " |")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import symusic
 
-from midiforge.evaluation.judge import judge_folder, judge_score, summarize
+from midiforge.evaluation.judge import at_velocity_levels, judge_file, judge_folder, judge_score, summarize
 from midiforge.music.chords import parse_chord
 
 TPQ = 480
@@ -84,6 +84,19 @@ def test_velocities_accents_and_melody_repetition():
     assert fig.velocities["chords"] == 5  # 100 and 60..63
     assert fig.accent["chords"] > 30
     assert fig.melody_bars == 4 and fig.melody_repeats == 2
+
+
+def test_velocities_are_counted_at_a_codecs_levels(tmp_path):
+    # 60..63 jitter around one level; 100 is another: a 16-level codec hears two velocities, not five
+    score = _song(["C"] * 4, [C] * 4, [36] * 4, velocity=lambda b, beat: 100 if beat == 0 else 60 + b)
+    levels = [7 + 8 * i for i in range(15)] + [127]
+    heard = at_velocity_levels(score, levels)
+    chords = next(t for t in heard.tracks if t.name == "Chords")
+    assert sorted({n.velocity for n in chords.notes}) == [63, 103]
+    assert {n.velocity for n in next(t for t in score.tracks if t.name == "Chords").notes} == {60, 61, 62, 63, 100}
+    score.dump_midi(str(tmp_path / "dyn.mid"))
+    assert judge_file(tmp_path / "dyn.mid").velocities["chords"] == 5
+    assert judge_file(tmp_path / "dyn.mid", velocity_levels=levels).velocities["chords"] == 2
 
 
 def test_model_drums_are_recognised_by_their_marker(tmp_path):

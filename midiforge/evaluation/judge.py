@@ -234,8 +234,26 @@ def judge_score(score: symusic.Score, name: str, asked: Sequence[Chord] | None =
     return fig
 
 
-def judge_file(path: Path, asked: Sequence[Chord] | None = None, section_bars: int = 8) -> SongFigures:
-    return judge_score(symusic.Score(str(path)), path.name, asked, section_bars)
+def judge_file(
+    path: Path, asked: Sequence[Chord] | None = None, section_bars: int = 8, velocity_levels: Sequence[int] = ()
+) -> SongFigures:
+    """``velocity_levels``: judge the file as a codec hears it, each velocity moved to the nearest level."""
+    score = symusic.Score(str(path))
+    if len(velocity_levels):
+        score = at_velocity_levels(score, velocity_levels)
+    return judge_score(score, path.name, asked, section_bars)
+
+
+def at_velocity_levels(score: symusic.Score, levels: Sequence[int]) -> symusic.Score:
+    """A copy of ``score`` with every velocity moved to the nearest of ``levels``: what a model
+    with that many velocity tokens is taught (humanised MIDI varies velocity by a few units, so
+    its raw count of distinct velocities says more about the jitter than about the dynamics)."""
+    grid = np.asarray(sorted(levels), dtype=np.int64)
+    out = score.copy()
+    for track in out.tracks:
+        for note in track.notes:
+            note.velocity = int(grid[np.abs(grid - note.velocity).argmin()])
+    return out
 
 
 def _pct(a: float, b: float) -> float | None:
