@@ -150,6 +150,7 @@ OUT_OF_RANGE = [
     (["--n-songs", "-1"], "--n-clips"),
     (["--temperature", "0"], "--temperature"),
     (["--temperature", "-1"], "--temperature"),
+    (["--velocity-temperature", "0"], "--velocity-temperature"),
     (["--top-p", "2"], "--top-p"),
     (["--bars", "0"], "--bars"),
     pytest.param(["--bars", "10000"], "--bars"),

@@ -305,3 +305,35 @@ def test_nucleus_cuts_note_tails_but_not_velocity_tails():
     assert len(np.unique(pitch_draws)) == 1  # the nucleus holds one pitch
     assert len(np.unique(velocity_draws)) == int(g.is_velocity.sum())  # every level was drawn
     assert 0.7 < np.mean(velocity_draws == np.bincount(velocity_draws).argmax()) < 0.9
+
+
+def test_velocities_sample_at_their_own_temperature():
+    """--velocity-temperature reshapes the dynamics alone: the pitch rows keep the note temperature."""
+    from midiforge.generation.engine import default_model_path
+    from midiforge.generation.grammar import Grammar
+    from midiforge.generation.sampler import _sample
+    from midiforge.models.checkpoint import load_checkpoint
+
+    g = Grammar.from_codec(load_checkpoint(default_model_path()).codec)
+    rows = 4000
+    logits = np.zeros((2 * rows, len(g.is_velocity)), np.float32)
+    allowed = np.zeros_like(logits, bool)
+    allowed[:rows, g.is_velocity] = True
+    allowed[rows:, g.is_pitch] = True
+    tops = []
+    for part, mask in ((slice(None, rows), g.is_velocity), (slice(rows, None), g.is_pitch)):
+        tops.append(np.nonzero(mask)[0][5])
+        logits[part, tops[-1]] = np.log(0.5 * (int(mask.sum()) - 1) / 0.5)  # half the mass on one token
+
+    def shares(**cfg):
+        toks = _sample(logits.copy(), allowed, SamplingConfig(top_p=1.0, **cfg), np.random.default_rng(0), None, g)
+        return np.mean(toks[:rows] == tops[0]), np.mean(toks[rows:] == tops[1])
+
+    velocity, pitch = shares()
+    assert 0.45 < velocity < 0.55 and 0.45 < pitch < 0.55
+    velocity, pitch = shares(velocity_temperature=2.0)
+    assert velocity < 0.3 and 0.45 < pitch < 0.55  # wider dynamics (16 levels: 0.21), the same notes
+    velocity, pitch = shares(velocity_temperature=0.5)
+    assert velocity > 0.9 and 0.45 < pitch < 0.55
+    velocity, pitch = shares(temperature=0.5)  # a cooler note choice leaves the dynamics at 1.0
+    assert 0.45 < velocity < 0.55 and pitch > 0.9

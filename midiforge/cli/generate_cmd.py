@@ -57,7 +57,8 @@ def _typed() -> frozenset[str]:
 @dataclass_options(StyleOptions, "drummer", "groove", "density")
 @click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
 @dataclass_options(StyleOptions, "pickup")
-@dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "repetition_penalty", "seed")
+@dataclass_options(SamplingConfig, "temperature", "velocity_temperature", "top_k", "top_p", "repetition_penalty",
+                   "seed")
 @click.option("--prompt", type=click.Path(exists=True, path_type=Path), default=None, help="MIDI file to continue, or a folder: each of its MIDI files is continued.")
 @model_options
 @click.option("--device", default="cpu", show_default=True, help="Torch device for --backend torch.")
@@ -66,7 +67,7 @@ def _typed() -> frozenset[str]:
 @click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
-            groove, density, vary_repeats, pickup, temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
+            groove, density, vary_repeats, pickup, temperature, velocity_temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
             preview, overwrite, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge import contracts
@@ -76,14 +77,14 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     contracts.style(style)  # an unknown style names the plugins that failed to load, and why
     if n < 1:
         raise MidiforgeError(f"--n-clips must be at least 1, got {n}")
-    check_sampling(temperature, top_k, top_p)
+    check_sampling(temperature, top_k, top_p, velocity_temperature)
     if tempo <= 0:
         raise MidiforgeError(f"--tempo must be positive, got {tempo:g}")
     if bars is not None and bars < 1:
         raise MidiforgeError(f"--bars must be at least 1, got {bars}")
     if seconds is not None and seconds <= 0:
         raise MidiforgeError(f"--seconds must be positive, got {seconds:g}")
-    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p,
+    sampling = SamplingConfig(temperature=temperature, velocity_temperature=velocity_temperature, top_k=top_k, top_p=top_p,
                               repetition_penalty=repetition_penalty, seed=seed)
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,

@@ -13,12 +13,14 @@ from midiforge.generation.sampler import SamplingConfig
 sampling_options = dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "seed")
 
 
-def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+def check_sampling(temperature: float, top_k: int, top_p: float, velocity_temperature: float = 1.0) -> None:
     """Out-of-range sampling options fail before any model is loaded."""
     from midiforge.errors import MidiforgeError
 
     if not temperature > 0:
         raise MidiforgeError(f"--temperature must be > 0, got {temperature:g} (0.1 is nearly greedy)")
+    if not velocity_temperature > 0:
+        raise MidiforgeError(f"--velocity-temperature must be > 0, got {velocity_temperature:g}")
     if not 0 < top_p <= 1:
         raise MidiforgeError(f"--top-p must be in (0, 1], got {top_p:g}")
     if top_k < 0:

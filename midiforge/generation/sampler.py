@@ -28,6 +28,9 @@ class SamplingConfig:
     """How to turn logits into tokens (the help of each field is also its command-line option's)."""
 
     temperature: float = setting(1.0, "Sampling temperature.")
+    # Dynamics are sampled apart from the notes: a cooler pitch choice need not flatten the dynamics.
+    velocity_temperature: float = setting(1.0, "Temperature of the velocities alone (dynamics): above 1 widens "
+                                               "them, below 1 evens them out.")
     top_k: int = setting(0, "Top-k sampling (0 = off).")
     top_p: float = setting(0.95, "Nucleus sampling (1.0 = off).")
     repetition_penalty: float = setting(1.0, ">1 discourages repeated pitches.")  # within repetition_window
@@ -520,7 +523,8 @@ class _State:
 def _sample(
     logits: np.ndarray, allowed: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator, recent, g: Grammar
 ) -> np.ndarray:
-    """One token per row: masked logits, penalties, temperature, top-k, top-p (not on velocities), one draw."""
+    """One token per row: masked logits, penalties, temperature (the velocities' own), top-k, top-p
+    (not on velocities), one draw."""
     x = np.where(allowed, logits, np.float32(-np.inf)).astype(np.float32, copy=False)
     if recent is not None and cfg.repetition_penalty != 1.0:
         rows, cols = np.nonzero(recent >= 0)
@@ -533,6 +537,8 @@ def _sample(
         return x.argmax(axis=1)
     if cfg.temperature != 1.0:
         x /= cfg.temperature
+    if cfg.velocity_temperature != cfg.temperature:  # the velocities at their own temperature
+        x[:, g.is_velocity] *= cfg.temperature / cfg.velocity_temperature
     x -= x.max(axis=1, keepdims=True)
     p = np.exp(x, out=x)
     B, V = p.shape
