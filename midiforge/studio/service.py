@@ -19,7 +19,8 @@ from midiforge.studio.history import History
 from midiforge.studio.jobs import Job, JobQueue
 
 STYLES = ("harmonic", "melody", "chord", "bass")
-LIMITS = {"n": (1, 8), "bars": (1, 64), "seconds": (2.0, 240.0), "temperature": (0.05, 2.0)}
+LIMITS = {"n": (1, 8), "bars": (1, 64), "seconds": (2.0, 240.0), "temperature": (0.05, 2.0),
+          "velocity_temperature": (0.05, 2.0)}
 TRACKS = ("full", "melody", "chords", "bass")
 
 
@@ -35,6 +36,13 @@ def _number(params: dict, name: str, kind: type, default: Any) -> Any:
     if low is not None and not low <= value <= high:
         raise MidiforgeError(f"{name} must be between {low:g} and {high:g}, not {value:g}")
     return value
+
+
+def _sampling(params: dict, seed: int | None) -> midiforge.SamplingConfig:
+    """The page's sampling settings: temperature, and the dynamics' own (velocity temperature)."""
+    return midiforge.SamplingConfig(temperature=_number(params, "temperature", float, 1.0),
+                                    velocity_temperature=_number(params, "velocity_temperature", float, 1.0),
+                                    seed=seed)
 
 
 def _choice(params: dict, name: str, check: Any) -> str | None:
@@ -107,7 +115,7 @@ class Studio:
         if key:
             parse_key(key)
         seed = _number(params, "seed", int, None)
-        sampling = midiforge.SamplingConfig(temperature=_number(params, "temperature", float, 1.0), seed=seed)
+        sampling = _sampling(params, seed)
         song = style == "harmonic"
         options = midiforge.StyleOptions(
             n=_number(params, "n", int, 1), bars=_number(params, "bars", int, None),
@@ -142,7 +150,7 @@ class Studio:
             raise MidiforgeError("select the bars to regenerate first (e.g. 5-8)")
         gap = parse_bars(bars_text) if bars_text else None
         seed = _number(params, "seed", int, None)
-        sampling = midiforge.SamplingConfig(temperature=_number(params, "temperature", float, 1.0), seed=seed)
+        sampling = _sampling(params, seed)
         return EditRequest(parent, mode, gap, track, sampling, seed)
 
     # ------------------------------------------------------------------ queueing
@@ -215,4 +223,5 @@ def _settings(request: GenerateRequest) -> dict:
     o = request.options
     return {"style": request.style, "key": o.key, "chords": o.chords, "tempo": o.tempo, "meter": o.meter,
             "bars": o.bars, "seconds": o.seconds, "drums": o.drums, "temperature": o.sampling.temperature,
+            "velocity_temperature": o.sampling.velocity_temperature,
             "seed": o.sampling.seed, "n": o.n}

@@ -32,7 +32,8 @@ function formParams() {
   return {
     style: value("style"), key: value("key"), chords: value("chords"), tempo: value("tempo"),
     meter: value("meter"), bars: value("seconds") ? "" : value("bars"), seconds: value("seconds"),
-    drums: $("drums").checked, temperature: value("temperature"), seed: value("seed"), n: value("n"),
+    drums: $("drums").checked, temperature: value("temperature"),
+    velocity_temperature: value("velocity-temperature"), seed: value("seed"), n: value("n"),
     groove: value("groove"), density: value("density"), sections: value("sections"), pickup: value("pickup"),
     vary_repeats: $("vary-repeats").checked,
   };
@@ -89,7 +90,8 @@ async function edit(mode) {
   try {
     await followJob(await api("/api/edit", {
       result: state.result.id, mode, bars: $("sel-bars").value.trim(), track: $("sel-track").value,
-      temperature: $("temperature").value, seed: $("seed").value,
+      temperature: $("temperature").value, velocity_temperature: $("velocity-temperature").value,
+      seed: $("seed").value,
     }));
   } catch (e) {
     showError(e.message);
