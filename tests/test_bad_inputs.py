@@ -169,7 +169,8 @@ def test_out_of_range_options_are_one_line(args, named, tiny_checkpoint, tmp_pat
 
 
 @pytest.mark.parametrize("command", ["infill", "vary"])
-@pytest.mark.parametrize("args", [["--temperature", "0"], ["--temperature", "-1"], ["--top-p", "2"]])
+@pytest.mark.parametrize("args", [["--temperature", "0"], ["--temperature", "-1"], ["--top-p", "2"],
+                                  ["--velocity-temperature", "0"]])
 def test_rewrites_check_sampling_options_first(command, args, tmp_path, capsys):
     out, earlier, before = _prepared_out(tmp_path)
     extra = ["--bars", "1-2"] if command == "infill" else []

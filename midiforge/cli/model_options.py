@@ -9,8 +9,9 @@ import click
 from midiforge.cli.dataclass_options import dataclass_options
 from midiforge.generation.sampler import SamplingConfig
 
-#: The sampling options of infill and vary (``generate`` also offers ``--repetition-penalty``).
-sampling_options = dataclass_options(SamplingConfig, "temperature", "top_k", "top_p", "seed")
+#: The sampling options of infill and vary (``generate`` also offers ``--repetition-penalty``); a
+#: command takes them as ``**sampling`` and hands them to :func:`rewrite_song`.
+sampling_options = dataclass_options(SamplingConfig, "temperature", "velocity_temperature", "top_k", "top_p", "seed")
 
 
 def check_sampling(temperature: float, top_k: int, top_p: float, velocity_temperature: float = 1.0) -> None:
@@ -58,22 +59,22 @@ def overwrite_option(fn):
                         help="Replace OUT if it exists (default: a taken name moves on to NAME-2.mid, ...).")(fn)
 
 
-def rewrite_song(song, out, status: str, rewrite, temperature, top_k, top_p, seed, model, backend, overwrite=False):
+def rewrite_song(song, out, status: str, rewrite, sampling: dict, model, backend, overwrite=False):
     """Load SONG and the model, run ``rewrite(engine, score, sampling) -> (score, info)`` and write
     the result atomically to ``out`` (or the next free name: an earlier result is never replaced
-    unless ``overwrite``); returns ``(info, path written)``. Shared by ``infill`` and ``vary``."""
+    unless ``overwrite``); returns ``(info, path written)``. ``sampling``: the command's sampling
+    options (:data:`sampling_options`) by name. Shared by ``infill`` and ``vary``."""
     from midiforge.atomic import atomic_path, create_new
     from midiforge.cli.common import err_console
     from midiforge.generation.engine import Engine
     from midiforge.generation.infill import load_song
     from midiforge.generation.pieces import free_names
 
-    check_sampling(temperature, top_k, top_p)
+    check_sampling(sampling["temperature"], sampling["top_k"], sampling["top_p"], sampling["velocity_temperature"])
     score = load_song(song)
     engine = Engine.load(model, backend=backend)
-    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     with err_console.status(status):
-        new_score, info = rewrite(engine, score, sampling)
+        new_score, info = rewrite(engine, score, SamplingConfig(**sampling))
     if overwrite:
         with atomic_path(out) as tmp:
             new_score.dump_midi(str(tmp))

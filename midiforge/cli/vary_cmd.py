@@ -14,12 +14,12 @@ from midiforge.cli.model_options import rewrite_options, rewrite_song
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option("--strength", type=float, default=0.3, show_default=True, help="Share of bars the model rewrites (0-1].")
 @rewrite_options(track_help="Which part to vary.", out_help="Output file [default: SONG_var.mid beside SONG].")
-def command(song, strength, track, out, overwrite, temperature, top_k, top_p, seed, model, backend):
+def command(song, strength, track, out, overwrite, model, backend, **sampling):
     """Rewrite about STRENGTH of the bars of SONG with the model, keeping each bar's chord and the form."""
     from midiforge.generation.infill import vary
 
     out = out or song.with_name(f"{song.stem}_var.mid")
     bars, out = rewrite_song(song, out, "Writing a variation ...",
-                             lambda engine, score, sampling: vary(engine, score, strength, track, sampling, seed=seed),
-                             temperature, top_k, top_p, seed, model, backend, overwrite)
+                             lambda engine, score, cfg: vary(engine, score, strength, track, cfg, seed=sampling["seed"]),
+                             sampling, model, backend, overwrite)
     console.print(f"Wrote {out}: rewrote bars {', '.join(map(str, bars))} ({track})")
