@@ -10,7 +10,8 @@ Generates (into --out, default a temporary folder):
 and judges them with :mod:`midiforge.evaluation.judge`, next to the same figures for real music
 the model never trained on: held-out band arrangements (real melodies, human-written grooves) and
 folk tunes (melody repetition); the held-out arrangements are judged twice, as played and with
-their velocities at the codec's levels (what a model of that codec is taught). Prints a Markdown table (docs/default-model.md holds its output).
+their velocities at the codec's levels (what a model of that codec is taught). Prints a Markdown
+table (docs/default-model.md holds its output).
 """
 
 from __future__ import annotations

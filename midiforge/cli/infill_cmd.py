@@ -22,6 +22,6 @@ def command(song, bars_text, track, out, overwrite, model, backend, **sampling):
     gap = parse_bars(bars_text)
     out = out or song.with_name(f"{song.stem}_infill_{bars_text}.mid")
     _, out = rewrite_song(song, out, f"Filling bars {bars_text} ({track}) ...",
-                          lambda engine, score, sampling: (infill(engine, score, gap, track, sampling).score, None),
+                          lambda engine, score, cfg: (infill(engine, score, gap, track, cfg).score, None),
                           sampling, model, backend, overwrite)
     console.print(f"Wrote {out} (bars {bars_text}, {track}; every note outside the gap unchanged)")
