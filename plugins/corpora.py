@@ -52,6 +52,12 @@ class CachedCorpus:
     description = ""
     roles: dict[str, str] = {}
 
+    @property
+    def folder(self) -> str:
+        """The cache folder's name; a corpus whose recipe changes names a new one, so files made
+        by the old recipe are never mixed with the new."""
+        return self.name
+
     def files(
         self,
         cache_dir: Path,
@@ -60,7 +66,7 @@ class CachedCorpus:
         on_progress: Progress | None = None,
         **_,
     ) -> list[Path]:
-        folder = Path(cache_dir) / self.name
+        folder = Path(cache_dir) / self.folder
         folder.mkdir(parents=True, exist_ok=True)
         return self.make(folder, limit, workers, on_progress)
 
@@ -174,6 +180,12 @@ class BandArrangements(CachedCorpus):
     )
     roles = {"melody": "melody", "chords": "chords", "bass": "bass", "drums": "drums"}
     batch = 30  # tunes per mma run (starting mma costs about a second)
+
+    @property
+    def folder(self) -> str:
+        from midiforge.data.band import RENDER_VERSION
+
+        return f"{self.name}-r{RENDER_VERSION}"
 
     def make(self, folder: Path, limit: int | None, workers: int, on_progress: Progress | None) -> list[Path]:
         import json

@@ -47,7 +47,10 @@ def test_script_marks_every_tune_and_its_volumes(tmp_path):
     arr = band.plan_arrangement(tune)
     script = band.mma_script([arr, arr])
     assert script.count("MidiMark start") == 2 and script.count("MidiMark end") == 2
-    assert f"Groove {arr.groove}" in script and script.count("Volume") == 4  # every 4 bars, twice
+    lines = script.splitlines()
+    assert f"Groove {arr.groove}" in script and sum(ln.startswith("Volume ") for ln in lines) == 4  # 4 bars, twice
+    after_groove = [lines[i + 1] for i, ln in enumerate(lines) if ln.startswith("Groove ")]
+    assert after_groove == [f"AdjustVolume Ratio={round(band.TRACK_SHARE * 100)}"] * 2  # a groove resets it
     assert arr.family.meter == (4, 4) and arr.family.tempo[0] <= arr.tempo <= arr.family.tempo[1]
     other = band.plan_arrangement(band.Tune("t__1", tune.notes, (4, 4), 5, tune.key, tune.chart),
                                   avoid=frozenset({arr.family.name}))
@@ -104,3 +107,41 @@ def test_arrange_batch_renders_real_grooves(tmp_path):
         assert fig.chord_plays_chord >= 0.75 * fig.chord_bars  # the band plays the chart it was given
         accompanied += len(roles) > 1
     assert accompanied >= len(results) - 1  # (one 6/8 groove, Arpeggio68, plays only an arpeggio)
+
+
+def test_phrase_dynamics_walk_and_hairpins_step_a_bar():
+    tune = band.Tune("t", _melody([[60] * 4] * 14), (4, 4), 14, parse_key("C major"), [[Chord(0, "maj")]] * 14)
+    arr = band.plan_arrangement(tune)
+    assert len(arr.phrases) == 4 and [arr.phrase_bars(k) for k in range(4)] == [4, 4, 4, 2]
+    names = [n for n, _ in band.DYNAMICS]
+    assert all(p.start in names and p.end in names for p in arr.phrases)
+    arr.phrases = [band.Phrase("p", "f"), band.Phrase("f", "f"), band.Phrase("mf", "pp"), band.Phrase("pp", "p")]
+    volumes, level = arr.bar_volumes(), dict(band.DYNAMICS)
+    assert len(volumes) == 14
+    assert volumes[:4] == pytest.approx([level["p"] + (level["f"] - level["p"]) * i / 3 for i in range(4)])
+    assert volumes[4:8] == [level["f"]] * 4 and volumes[-2:] == [level["pp"], level["p"]]
+    assert band.phrase_commands(arr.phrases[0], 4) == ["Volume p", "Cresc f 4"]
+    assert band.phrase_commands(arr.phrases[2], 4) == ["Volume mf", "Decresc pp 4"]
+    assert band.phrase_commands(arr.phrases[1], 4) == ["Volume f"]
+    # across many tunes the walk reaches every level and draws hairpins both ways
+    plans = [band.plan_arrangement(band.Tune(f"t{k}", tune.notes, (4, 4), 14, tune.key, tune.chart)) for k in range(60)]
+    phrases = [p for plan in plans for p in plan.phrases]
+    assert {p.start for p in phrases} == set(names)
+    assert any(level[p.end] > level[p.start] for p in phrases) and any(level[p.end] < level[p.start] for p in phrases)
+
+
+@pytest.mark.skipif(shutil.which("mma") is None, reason="Debian's mma is not installed")
+def test_the_whole_band_follows_a_crescendo(tmp_path):
+    """The phrase's dynamics reach every rendered part (mma's Cresc, at the phrase's share)."""
+    chart = [[Chord(root, "maj")] for root in (0, 5, 7, 0) * 2]  # chords that change (a held one would not swell)
+    tune = band.Tune("swell", _melody([[67, 69, 71, 72]] * 8), (4, 4), 8, parse_key("C major"), chart)
+    arr = band.plan_arrangement(tune)
+    arr.phrases = [band.Phrase("pp", "pp"), band.Phrase("pp", "ff")]
+    (path, err), = band.render_batch([arr], tmp_path)
+    assert err is None, err
+    score = symusic.Score(str(path))
+    for track in score.tracks:
+        a = track.notes.numpy()
+        bar = a["time"] // BAR
+        soft, loud = a["velocity"][bar < 4].mean(), a["velocity"][bar >= 6].mean()
+        assert loud > 1.8 * soft, (track.name, soft, loud)  # ff is about three times pp here

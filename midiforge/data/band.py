@@ -10,8 +10,11 @@ module turns each melody of a public-domain corpus into a small band arrangement
    are human-written) renders drums, bass and a comping part under that chart in a groove chosen
    for the tune's meter. Many tunes are rendered in one ``mma`` run and cut apart again, because
    starting ``mma`` costs about a second.
-3. **Melody and dynamics.** The melody keeps its notes; its velocities follow the phrase volume
-   the groove plays at (``Volume p..f`` every four bars) with metric accents.
+3. **Melody and dynamics.** The melody keeps its notes. Every four-bar phrase holds a dynamic
+   (``pp`` to ``ff``) or swells or fades to a neighbouring one (``Cresc``/``Decresc``), and the
+   whole band follows it: most of each note's loudness comes from the phrase
+   (:data:`TRACK_SHARE`), the rest from the groove's own accents. The melody's velocities follow the
+   same curve, with metric accents.
 
 The result is one MIDI file per tune with tracks ``melody``, ``chords``, ``bass``, ``drums``, its
 groove family in a ``groove:<family>`` text event, and one chord marker per bar (the chord the
@@ -72,7 +75,18 @@ GROOVES: dict[str, GrooveFamily] = {f.name: f for f in GROOVE_FAMILIES}
 #: because they double the drum tokens and carry little of the groove.
 DRUM_KEEP = frozenset({35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
                        55, 56, 57, 59, 60, 61, 62, 63, 64, 75, 76, 77})
-VOLUMES = (("p", 52), ("mp", 66), ("mf", 80), ("f", 96))
+#: Phrase dynamics, softest to loudest: MMA's volume names with MMA's own multipliers
+#: (``MMA/volume.py``).
+DYNAMICS = (("pp", 0.25), ("p", 0.40), ("mp", 0.70), ("mf", 1.10), ("f", 1.30), ("ff", 1.60))
+#: The share of a note's loudness that is the groove's own (MMA's ``AdjustVolume Ratio``); the rest
+#: follows the phrase. MMA's default, 0.6, leaves ``p`` and ``f`` 30% apart, so the corpus taught
+#: only five of the codec's velocity levels a track; at 0.3 a ``pp`` phrase is a third of an ``ff``.
+TRACK_SHARE = 0.3
+#: The melody's velocity at MMA's full volume (the grooves' parts sit around 80-100 there).
+MELODY_BASE = 84
+#: Bumped whenever a change to this module changes what is rendered: the corpus is cached in a
+#: folder named after it (``band-r2``), so an old cache is never mistaken for the new recipe.
+RENDER_VERSION = 2
 MMA_SUFFIX = {"maj": "", "min": "m", "dim": "dim", "aug": "aug", "sus4": "sus4", "7": "7", "min7": "m7", "maj7": "maj7"}
 
 
@@ -260,6 +274,14 @@ def load_tune(path: Path, melody_track: str | None = None, chorale: bool = False
 
 
 # ---------------------------------------------------------------------------------- rendering
+@dataclass(frozen=True)
+class Phrase:
+    """A phrase's dynamics: it starts at ``start`` and ends at ``end`` (a hairpin when they differ)."""
+
+    start: str
+    end: str
+
+
 @dataclass
 class Arrangement:
     """What is decided for one tune before ``mma`` runs (all random choices, seeded by name)."""
@@ -268,24 +290,52 @@ class Arrangement:
     family: GrooveFamily
     groove: str
     tempo: int
-    volumes: list[str]  # one per four-bar phrase
+    phrases: list[Phrase]  # one per four bars
+
+    def phrase_bars(self, k: int) -> int:
+        """Bars in phrase ``k`` (the last may be short)."""
+        return min(4, self.tune.n_bars - 4 * k)
+
+    def bar_volumes(self) -> list[float]:
+        """MMA's master volume in each bar: a hairpin moves one even step a bar, as ``mma`` plays it."""
+        level = dict(DYNAMICS)
+        out: list[float] = []
+        for k, phrase in enumerate(self.phrases):
+            bars, a, b = self.phrase_bars(k), level[phrase.start], level[phrase.end]
+            out += [a + (b - a) * i / max(1, bars - 1) for i in range(bars)]
+        return out
 
 
 def plan_arrangement(tune: Tune, seed: int = 0, avoid: frozenset[str] = frozenset()) -> Arrangement:
-    """Groove, tempo and phrase volumes for a tune, drawn from a generator seeded by its name
-    (so a rebuilt corpus is the same); ``avoid`` groove families already used for it."""
+    """Groove, tempo and phrase dynamics for a tune, drawn from a generator seeded by its name
+    (so a rebuilt corpus is the same); ``avoid`` groove families already used for it.
+
+    The dynamics walk: a phrase holds its level (half the time), swells or fades by one or two
+    levels, and the next phrase starts where it ended or a level away (a subito change)."""
     rng = random.Random(int.from_bytes(hashlib.sha1(f"{seed}:{tune.name}".encode()).digest()[:8], "little"))
     families = families_for(tune.meter)
     family = rng.choice([f for f in families if f.name not in avoid] or families)
     groove = rng.choice(family.grooves)
     tempo = rng.randint(*family.tempo)
-    names = [v for v, _ in VOLUMES]
-    level = rng.choice([1, 2, 2, 3])
-    volumes = []
-    for _ in range((tune.n_bars + 3) // 4):
-        volumes.append(names[level])
-        level = min(3, max(0, level + rng.choice([-1, 0, 0, 1])))
-    return Arrangement(tune, family, groove, tempo, volumes)
+    names = [v for v, _ in DYNAMICS]
+    top = len(names) - 1
+    level = rng.choice([1, 2, 3, 3, 4])
+    phrases = []
+    for k in range((tune.n_bars + 3) // 4):
+        shape = rng.choices((0, 1, -1), weights=(5, 3, 2))[0] if min(4, tune.n_bars - 4 * k) >= 2 else 0
+        end = min(top, max(0, level + shape * rng.choice([1, 2])))
+        phrases.append(Phrase(names[level], names[end]))
+        level = min(top, max(0, end + rng.choice([-1, 0, 0, 1])))
+    return Arrangement(tune, family, groove, tempo, phrases)
+
+
+def phrase_commands(phrase: Phrase, bars: int) -> list[str]:
+    """The ``mma`` lines that start a phrase: its volume, then a hairpin over its bars."""
+    lines = [f"Volume {phrase.start}"]
+    if phrase.end != phrase.start:
+        rising = dict(DYNAMICS)[phrase.end] > dict(DYNAMICS)[phrase.start]
+        lines.append(f"{'Cresc' if rising else 'Decresc'} {phrase.end} {bars}")
+    return lines
 
 
 def mma_script(arrangements: Sequence[Arrangement]) -> str:
@@ -293,10 +343,12 @@ def mma_script(arrangements: Sequence[Arrangement]) -> str:
     where each starts and ends (bar lengths differ between grooves, so ``mma`` says where)."""
     lines = []
     for k, arr in enumerate(arrangements):
-        lines += [f"Groove {arr.groove}", f"Tempo {arr.tempo}", f"MidiMark start{k}"]
+        # a groove restores its own volume ratio, so the phrase's share is set after it
+        lines += [f"Groove {arr.groove}", f"AdjustVolume Ratio={round(TRACK_SHARE * 100)}",
+                  f"Tempo {arr.tempo}", f"MidiMark start{k}"]
         for b, chords in enumerate(arr.tune.chart):
             if b % 4 == 0:
-                lines.append(f"Volume {arr.volumes[b // 4]}")
+                lines += phrase_commands(arr.phrases[b // 4], arr.phrase_bars(b // 4))
             lines.append(" ".join(mma_symbol(c) for c in chords))
         lines += [f"MidiMark end{k}", "z"]  # a silent bar, so nothing rings into the next tune
     return "\n".join(lines) + "\n"
@@ -337,17 +389,17 @@ def _cut(notes: np.ndarray, t0: int, t1: int, scale: float) -> list[tuple[int, i
     return out
 
 
-def _melody_velocities(tune: Tune, volumes: list[str], seed: str) -> list[int]:
-    """Phrase volume plus metric accents and a little jitter (the band's dynamics, on the tune)."""
+def _melody_velocities(tune: Tune, bar_volumes: list[float], seed: str) -> list[int]:
+    """The bar's volume as the band plays it, plus metric accents and a little jitter."""
     rng = np.random.default_rng(int(hashlib.sha1(seed.encode()).hexdigest()[:8], 16))
-    base = dict(VOLUMES)
     beat = TPQ if tune.meter != (6, 8) else TPQ * 3 // 2
     out = []
     for time, _, _ in tune.notes:
         bar, pos = divmod(int(time), tune.bar_ticks)
-        v = base[volumes[min(bar // 4, len(volumes) - 1)]] + 6
+        master = bar_volumes[min(bar, len(bar_volumes) - 1)]
+        v = MELODY_BASE * (TRACK_SHARE + (1 - TRACK_SHARE) * master)
         v += 10 if pos == 0 else (4 if pos % beat == 0 else -6)
-        out.append(int(np.clip(v + rng.normal(0, 3), 30, 120)))
+        out.append(int(np.clip(v + rng.normal(0, 3), 24, 124)))
     return out
 
 
@@ -394,7 +446,7 @@ def assemble(arr: Arrangement, band: symusic.Score, span: tuple[int, int]) -> sy
     out.tempos.append(symusic.Tempo(0, float(arr.tempo)))
     out.time_signatures.append(symusic.TimeSignature(0, *tune.meter))
     melody = symusic.Track("melody", program=73)
-    velocities = _melody_velocities(tune, arr.volumes, tune.name)
+    velocities = _melody_velocities(tune, arr.bar_volumes(), tune.name)
     for (time, duration, pitch), velocity in zip(tune.notes, velocities, strict=True):
         melody.notes.append(symusic.Note(int(time), int(duration), int(pitch), velocity))
     out.tracks.append(melody)
