@@ -33,6 +33,7 @@ ROWS = [
     ("distinct velocities per track (median)", "≥ 6"),
     ("downbeat accent (velocity, mean)", "> 0"),
     ("songs with drums written by the model %", "≥ 95"),
+    ("drums follow the band's loudness (per-bar correlation, median)", "(not in the issue)"),
     ("melody bar repetition %", "within 2× of folk"),
     ("asked chords kept %", "≥ 90"),
 ]

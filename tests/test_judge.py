@@ -125,3 +125,24 @@ def test_the_files_key_signature_decides_the_tonic():
     assert judge_score(score, "a.mid").ends_on_tonic
     score.key_signatures[0] = symusic.KeySignature(0, 1, 0)  # G major: Am is not its tonic
     assert not judge_score(score, "g.mid").ends_on_tonic
+
+
+def test_drums_that_swell_with_the_band_are_told_from_drums_that_do_not():
+    swell = [50, 60, 70, 80, 90, 100]  # the band's loudness, bar by bar
+
+    def with_drums(drum_velocity) -> symusic.Score:
+        score = _song(["C"] * 6, [C] * 6, [36] * 6, velocity=lambda b, beat: swell[b])
+        kit = symusic.Track("Drums", is_drum=True)
+        for b in range(6):
+            for beat in range(4):
+                kit.notes.append(symusic.Note(b * BAR + beat * TPQ, TPQ // 2, 36 if beat % 2 == 0 else 38, drum_velocity(b)))
+        score.tracks.append(kit)
+        return score
+
+    together = judge_score(with_drums(lambda b: swell[b] + 20), "together.mid")
+    against = judge_score(with_drums(lambda b: 120 - 10 * b), "against.mid")
+    flat = judge_score(with_drums(lambda b: 100), "flat.mid")
+    assert together.drums_follow_band > 0.9 and against.drums_follow_band < -0.9
+    assert flat.drums_follow_band is None  # drums that never change say nothing about following
+    row = "drums follow the band's loudness (per-bar correlation, median)"
+    assert summarize([together, against, together])[row] > 0.9 and summarize([flat])[row] is None

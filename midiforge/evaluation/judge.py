@@ -4,7 +4,8 @@
 songs issue names: does the chord track play the bar's chord, does the bass play its root on the
 downbeat, are there ``N.C.`` bars, does the song sound on beat 1, does any section lose its melody
 or bass, does it end on the tonic chord, how many beats are silent, how many velocities each track
-uses (and whether downbeats are accented), whether the model wrote the drums, how often melody bars
+uses (and whether downbeats are accented), whether the model wrote the drums and whether they
+swell and fade with the band, how often melody bars
 repeat within a section, and (given the asked progression) how many bars keep the asked chords.
 
 Bar chords come from the file's chord markers (midiforge writes one per bar); files without markers
@@ -81,6 +82,7 @@ class SongFigures:
     accent: dict[str, float] = field(default_factory=dict)  # downbeat minus other notes' mean velocity
     has_drums: bool = False
     model_drums: bool = False
+    drums_follow_band: float | None = None  # per-bar loudness correlation of the drums and the rest
     melody_bars: int = 0
     melody_repeats: int = 0
     asked_bars: int = 0
@@ -212,6 +214,9 @@ def judge_score(score: symusic.Score, name: str, asked: Sequence[Chord] | None =
     drums = parts.get("drums")
     fig.has_drums = drums is not None and len(drums) > 0
     fig.model_drums = fig.has_drums and any(m.text.strip() == "drums:model" for m in score.markers)
+    if fig.has_drums:
+        fig.drums_follow_band = _loudness_correlation(drums, [p for r, p in parts.items() if r != "drums"],
+                                                      bar_ticks, n_bars)
     if melody is not None and len(melody):
         for s0 in range(0, n_bars, section_bars):
             seen: set[tuple] = set()
@@ -232,6 +237,23 @@ def judge_score(score: symusic.Score, name: str, asked: Sequence[Chord] | None =
                 ok = bool(len(on)) and np.mean([int(chord_part.pitch[i]) % 12 in want.pitch_classes for i in on]) >= 0.75
             fig.asked_kept += int(ok)
     return fig
+
+
+def _loudness_correlation(drums: Part, band: list[Part], bar_ticks: int, n_bars: int) -> float | None:
+    """Correlation of the drums' and the band's mean velocity bar by bar: near 1 when the drums
+    swell and fade with the band (a band plays its dynamics together); None when there are fewer
+    than four bars where both sound, or one of them never changes."""
+    def per_bar(parts: list[Part]) -> np.ndarray:
+        start = np.concatenate([p.start for p in parts]) if parts else np.zeros(0, np.int64)
+        vel = np.concatenate([p.velocity for p in parts]).astype(float) if parts else np.zeros(0)
+        bar = start // bar_ticks
+        return np.array([vel[bar == b].mean() if (bar == b).any() else np.nan for b in range(n_bars)])
+
+    d, b = per_bar([drums]), per_bar([p for p in band if len(p)])
+    both = ~np.isnan(d) & ~np.isnan(b)
+    if both.sum() < 4 or np.ptp(d[both]) == 0 or np.ptp(b[both]) == 0:
+        return None
+    return round(float(np.corrcoef(d[both], b[both])[0, 1]), 3)
 
 
 def judge_file(
@@ -256,6 +278,10 @@ def at_velocity_levels(score: symusic.Score, levels: Sequence[int]) -> symusic.S
     return out
 
 
+def _median(values: Sequence[float]) -> float | None:
+    return round(float(np.median(values)), 2) if len(values) else None
+
+
 def _pct(a: float, b: float) -> float | None:
     return round(100.0 * a / b, 1) if b else None
 
@@ -278,6 +304,8 @@ def summarize(figs: Sequence[SongFigures]) -> dict[str, float | None]:
         "distinct velocities per track (median)": float(np.median(vel)) if vel else None,
         "downbeat accent (velocity, mean)": round(float(np.mean(acc)), 1) if acc else None,
         "songs with drums written by the model %": _pct(sum(f.model_drums for f in drum_songs), len(drum_songs)),
+        "drums follow the band's loudness (per-bar correlation, median)": _median(
+            [f.drums_follow_band for f in drum_songs if f.drums_follow_band is not None]),
         "melody bar repetition %": _pct(sum(f.melody_repeats for f in figs), sum(f.melody_bars for f in figs)),
         "asked chords kept %": _pct(sum(f.asked_kept for f in figs), sum(f.asked_bars for f in figs)),
     }
