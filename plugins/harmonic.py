@@ -42,6 +42,11 @@ from midiforge.generation.styles import (
 from midiforge.music.keys import ALL_KEYS
 
 SONG_ROLES = ["melody", "chords", "bass"]
+#: How far a drum note's velocity may lie from the band's mean velocity in its bar. In the band
+#: corpus the drums' loudness follows the band's bar by bar (slope 0.98, correlation 0.96 over 300
+#: files) and a drum note lies within 24 of its bar's drum mean 99% of the time; the model's drums,
+#: written in their own pass, cannot hear the band, so this range is what keeps them with it.
+DRUM_LOUDNESS_RANGE = 24
 
 
 @dataclass(frozen=True)
@@ -179,21 +184,33 @@ def _drum_rounds(engine: Engine, options: StyleOptions, keys, grooves, band: lis
                  ) -> BarRounds:
     """The model's drum part (``Role_drums`` rows) for one section, each bar on the chord the band
     plays there, in the song's key, tempo, meter and groove: a job for ``run_together``."""
+    g = engine.grammar
     no_chord = engine.codec.chord_id(None)
-    chords = [[next((t for t in bar if engine.grammar.is_chord[t]), no_chord) for bar in split_bars(toks, engine)]
+    chords = [[next((t for t in bar if g.is_chord[t]), no_chord) for bar in split_bars(toks, engine)]
               for toks in band]
+    loudness = [[_velocity_range(bar, g) for bar in split_bars(toks, engine)] for toks in band]
 
     def build(i, context, start, n):
         bars = chords[i][start : start + n]
         steps = options.steps_per_bar(engine.steps_per_beat)
         plan = ChordPlan(starts=[b * steps for b in range(n)], pitch_classes=[None] * n, roots=[0] * n,
-                         chord_token_ids=bars + [-1] * (n - len(bars)))
+                         chord_token_ids=bars + [-1] * (n - len(bars)),
+                         velocity_ranges=loudness[i][start : start + n])
         return make_request(engine, "drums", ["drums"], keys[i], n, options, context, plan, grooves[i])
 
     sampling = _section_sampling(options, letter)
     n_bars = max(len(c) for c in chords)
     return bar_rounds(engine, build, len(keys), n_bars, "drums",
                       replace(sampling, seed=None if sampling.seed is None else sampling.seed + 17))
+
+
+def _velocity_range(bar: list[int], g) -> tuple[int, int] | None:
+    """The velocities a drum note may take under one bar of the band (None: the band is silent)."""
+    velocities = g.velocity_value[[t for t in bar if g.is_velocity[t]]]
+    if not len(velocities):
+        return None
+    mean = int(round(float(velocities.mean())))
+    return mean - DRUM_LOUDNESS_RANGE, mean + DRUM_LOUDNESS_RANGE
 
 
 def _model_drums(engine: Engine, options: StyleOptions, key, groove: str, form: str,

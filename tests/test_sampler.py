@@ -337,3 +337,23 @@ def test_velocities_sample_at_their_own_temperature():
     assert velocity > 0.9 and 0.45 < pitch < 0.55
     velocity, pitch = shares(temperature=0.5)  # a cooler note choice leaves the dynamics at 1.0
     assert 0.45 < velocity < 0.55 and pitch > 0.9
+
+
+def test_velocity_ranges_hold_bar_by_bar(tiny_engine):
+    """A plan's per-bar velocity ranges (how the model's drums keep the band's loudness) bound
+    every velocity of their bar; a range between two levels keeps the nearest one."""
+    opts = StyleOptions(bars=4, chords="C F G C", sampling=SamplingConfig(seed=3))
+    plan = replace(chord_plan(tiny_engine, opts.progression(), 0, 4, opts),
+                   velocity_ranges=[(20, 40), (100, 127), None, (60, 61)])
+    req = make_request(tiny_engine, "full", ["melody", "chords", "bass"], parse_key("C major"), 4, opts, plan=plan)
+    g = tiny_engine.grammar
+    levels = sorted(int(v) for v in g.velocity_value[g.is_velocity])
+    nearest_61 = min(levels, key=lambda v: abs(v - 60.5))
+    seen_free: set[int] = set()
+    for toks in tiny_engine.run([req] * 3, SamplingConfig(seed=3, temperature=1.5)):
+        bars = [[int(g.velocity_value[t]) for t in bar if g.is_velocity[t]] for bar in _bars(tiny_engine, toks)]
+        assert len(bars) == 4 and all(bars)
+        assert all(20 <= v <= 40 for v in bars[0]) and all(100 <= v <= 127 for v in bars[1])
+        assert set(bars[3]) == {nearest_61}
+        seen_free |= set(bars[2])
+    assert any(v < 20 or 40 < v < 100 for v in seen_free)  # an unasked bar is the model's own

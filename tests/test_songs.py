@@ -65,10 +65,22 @@ def test_prompt_key_is_kept(engine, tmp_path):
     assert {p.meta["key"] for p in result.pieces} == {"D major"}
 
 
-def test_drums_are_written_by_the_model(engine, tmp_path):
+def test_drums_are_written_by_the_model_at_the_bands_loudness(engine, tmp_path):
+    from plugins.harmonic import DRUM_LOUDNESS_RANGE
+
     for piece in _songs(engine, tmp_path, drums=True):
         assert piece.meta["drums"] == "model" and piece.meta["drum_notes"] > 0
         assert judge_score(piece.score, "song").model_drums
+        bar = piece.score.ticks_per_quarter * 4
+        drums = [n for t in piece.score.tracks if t.is_drum for n in t.notes]
+        band = [n for t in piece.score.tracks if not t.is_drum for n in t.notes]
+        checked = 0
+        for b in range(8):
+            heard = [n.velocity for n in band if n.time // bar == b]
+            for note in (n for n in drums if n.time // bar == b and heard):
+                assert abs(note.velocity - sum(heard) / len(heard)) <= DRUM_LOUDNESS_RANGE + 1, (b, note)
+                checked += 1
+        assert checked > 0
 
 
 def test_groove_is_asked_for_and_reported(engine, tmp_path):

@@ -92,6 +92,7 @@ class Grammar:
     is_chord: np.ndarray
     is_timesig: np.ndarray
     is_velocity: np.ndarray
+    velocity_value: np.ndarray  # [V] the velocity a Velocity token stands for, -1 otherwise
     chord_pcs: list[frozenset[int] | None]
     programs: list[int]
     program_id: dict[int, int]
@@ -149,6 +150,8 @@ class Grammar:
             is_chord=is_["Chord"],
             is_timesig=type_idx == index["TimeSig"],
             is_velocity=type_idx == index.get("Velocity", -1),
+            velocity_value=np.asarray([int(codec.token(i).split("_")[1]) if t == "Velocity" else -1
+                                       for i, t in enumerate(types)], np.int64),
             chord_pcs=chord_pcs,
             programs=programs,
             program_id=program_id,

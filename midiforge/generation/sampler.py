@@ -61,6 +61,9 @@ class ChordPlan:
     #: Where a span asks nothing (pitch_classes None), the following parts play the chord the
     #: model itself wrote for the bar: the chord track, the bass and the bar's marker agree.
     follow_model: bool = False
+    #: Per bar, the velocities the generated notes may take (lowest, highest), or None: a part
+    #: that plays at another part's loudness (the drums under the band) without being told its notes.
+    velocity_ranges: list[tuple[int, int] | None] = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +270,10 @@ class Sampler:
             free = forced < 0
             allowed[chord_rows] &= ~g.is_chord | (masks["chord_ok"][chord_rows] & free[:, None])
             allowed[chord_rows[~free], forced[~free]] = True
+        # Velocities: the bar's asked range, where the plan asks one.
+        if plans.bar_velocity is not None:
+            bar_v = np.clip(st.bar - st.bars_at_start - 1, 0, plans.bar_velocity.shape[1] - 1)
+            allowed &= plans.bar_velocity[np.arange(len(bar_v)), bar_v]
         # No EOS before the asked number of bars; the Bar that would exceed is allowed (it ends the piece).
         bars_done = st.bar - st.bars_at_start
         allowed[:, g.eos_id] &= (bars_done >= n_bars) & masks["may_end"]
@@ -348,6 +355,7 @@ class _PlanTables:
     mode: np.ndarray  # [B, n_programs] 0, TONES or ROOT
     bar_chord: np.ndarray  # [B, bars] the Chord token forced after each Bar (-1: model's choice)
     follow_model: np.ndarray  # [B] ChordPlan.follow_model
+    bar_velocity: np.ndarray | None  # [B, bars, V] allowed in each bar (False: a velocity out of range); None: no ranges
 
     @property
     def n_spans(self) -> int:
@@ -383,7 +391,30 @@ class _PlanTables:
             bar_chord[b, : len(ids)] = ids
             bar_chord[b, len(ids) :] = ids[-1]  # past the plan: its last bar's chord
         follow_model = np.asarray([p is not None and p.follow_model for p in plans], bool)
-        return cls(bool(mode.any()), starts, active, tone_mask, root_mask, mode, bar_chord, follow_model)
+        return cls(bool(mode.any()), starts, active, tone_mask, root_mask, mode, bar_chord, follow_model,
+                   _velocity_masks(g, plans, n_bars))
+
+
+def _velocity_masks(g: Grammar, plans: list[ChordPlan | None], n_bars: int) -> np.ndarray | None:
+    """``[B, bars, V]``: every token allowed, but velocities outside each bar's asked range (a range
+    that holds no level of the codec keeps the level nearest its middle); None when no plan asks."""
+    asked = [p.velocity_ranges if p is not None else [] for p in plans]
+    if not any(asked):
+        return None
+    masks = np.ones((len(plans), max([n_bars] + [len(a) for a in asked]), g.vocab_size), bool)
+    levels = g.velocity_value
+    for b, ranges in enumerate(asked):
+        for k, bounds in enumerate(ranges):
+            if bounds is None:
+                continue
+            lo, hi = bounds
+            inside = g.is_velocity & (levels >= lo) & (levels <= hi)
+            if not inside.any():
+                inside = g.is_velocity & (levels == levels[g.is_velocity][np.abs(levels[g.is_velocity] - (lo + hi) / 2).argmin()])
+            masks[b, k] = ~g.is_velocity | inside
+        if ranges:
+            masks[b, len(ranges):] = masks[b, len(ranges) - 1]  # past the plan: its last bar's range
+    return masks
 
 
 @dataclass
