@@ -19,6 +19,7 @@ from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
 from midiforge.generation.drums import MODEL_DRUMS, SongLayout, find_drummer
 from midiforge.generation.engine import Engine
+from midiforge.generation.grammar import Grammar
 from midiforge.generation.pieces import Piece, piece_stem
 from midiforge.generation.sampler import ChordPlan
 from midiforge.generation.styles import (
@@ -186,9 +187,9 @@ def _drum_rounds(engine: Engine, options: StyleOptions, keys, grooves, band: lis
     plays there, in the song's key, tempo, meter and groove: a job for ``run_together``."""
     g = engine.grammar
     no_chord = engine.codec.chord_id(None)
-    chords = [[next((t for t in bar if g.is_chord[t]), no_chord) for bar in split_bars(toks, engine)]
-              for toks in band]
-    loudness = [[_velocity_range(bar, g) for bar in split_bars(toks, engine)] for toks in band]
+    band_bars = [split_bars(toks, engine) for toks in band]
+    chords = [[next((t for t in bar if g.is_chord[t]), no_chord) for bar in bars] for bars in band_bars]
+    loudness = [[_velocity_range(bar, g) for bar in bars] for bars in band_bars]
 
     def build(i, context, start, n):
         bars = chords[i][start : start + n]
@@ -204,7 +205,7 @@ def _drum_rounds(engine: Engine, options: StyleOptions, keys, grooves, band: lis
                       replace(sampling, seed=None if sampling.seed is None else sampling.seed + 17))
 
 
-def _velocity_range(bar: list[int], g) -> tuple[int, int] | None:
+def _velocity_range(bar: list[int], g: Grammar) -> tuple[int, int] | None:
     """The velocities a drum note may take under one bar of the band (None: the band is silent)."""
     velocities = g.velocity_value[[t for t in bar if g.is_velocity[t]]]
     if not len(velocities):
