@@ -45,6 +45,13 @@ def init_distributed(device_hint: str) -> Dist:
     return info
 
 
+def wait_for_all_ranks(info: Dist) -> None:
+    """Meet every rank before tearing down: a rank that leaves while the main one still saves
+    can have gloo abort it mid-exit ("terminate called without an active exception")."""
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+
+
 def close_distributed(info: Dist) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

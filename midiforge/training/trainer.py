@@ -42,6 +42,7 @@ from midiforge.training.runtime import (
     close_distributed,
     init_distributed,
     pick_device,
+    wait_for_all_ranks,
 )
 from midiforge.training.sampling import sample_ids, write_sample
 from midiforge.training.schedule import make_optimizer, make_scheduler
@@ -88,7 +89,9 @@ def train(config: TrainConfig, on_step: StepCallback | None = None) -> TrainResu
     """
     info = init_distributed(config.device)
     try:
-        return Trainer(config, info).run(on_step)
+        result = Trainer(config, info).run(on_step)
+        wait_for_all_ranks(info)
+        return result
     finally:
         close_distributed(info)
 
