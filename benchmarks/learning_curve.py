@@ -2,6 +2,7 @@
 
     python benchmarks/learning_curve.py runs/default          # markdown table, each schedule's best, the verdict
     python benchmarks/learning_curve.py RUN --window 4 --min-delta 0.002
+    python benchmarks/learning_curve.py runs/r2 runs/r3       # a run, then one started from its weights
 
 A run resumed with a longer ``--max-steps`` stretches its cosine, so its learning rate jumps up (a
 warm restart) and the loss rises for a while before it falls below its old best. The verdict is
@@ -14,6 +15,10 @@ therefore judged per schedule (the evaluations between two such jumps):
   gained no more than ``--min-delta`` on the best before it.
 
 A run without restarts is judged on its last ``--window`` evaluations against the best before them.
+
+Several run folders, each started from the one before's weights (``train --init-from``) on the same
+validation set, read as one curve: each folder is a schedule of its own, its steps and tokens counted
+on from where the folder before ended.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -45,6 +50,19 @@ def read_evaluations(run: Path) -> list[Evaluation]:
         if row["val_loss"]:
             out.append(Evaluation(int(row["step"]), int(float(train.get("tokens_seen") or 0)), float(row["val_loss"]),
                                   float(row["val_acc"] or 0), float(train.get("lr") or 0)))
+    return out
+
+
+def chain(runs: list[list[Evaluation]]) -> list[list[Evaluation]]:
+    """The schedules of runs that follow each other: every run's own schedules, its steps and tokens
+    shifted to start where the run before it ended."""
+    out: list[list[Evaluation]] = []
+    step = tokens = 0
+    for evals in runs:
+        shifted = [replace(e, step=e.step + step, tokens_seen=e.tokens_seen + tokens) for e in evals]
+        out.extend(schedules(shifted))
+        if shifted:
+            step, tokens = shifted[-1].step, shifted[-1].tokens_seen
     return out
 
 
@@ -81,9 +99,11 @@ class Verdict:
     basis: str  # which evaluations were judged, in words
 
 
-def judge(evals: list[Evaluation], window: int, min_delta: float) -> Verdict:
-    """Still falling or not, judged per schedule (see the module's docstring)."""
-    parts = schedules(evals)
+def judge(evals: list[Evaluation], window: int, min_delta: float,
+          parts: list[list[Evaluation]] | None = None) -> Verdict:
+    """Still falling or not, judged per schedule (see the module's docstring); ``parts``: the
+    schedules when they are known otherwise (:func:`chain`), else split at the jumps of the rate."""
+    parts = parts or schedules(evals)
     if len(parts) == 1:
         falling, gain = still_falling(evals, window, min_delta)
         return Verdict(falling, gain, f"the last {window} evaluations")
@@ -105,28 +125,33 @@ def judge(evals: list[Evaluation], window: int, min_delta: float) -> Verdict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder (holds metrics.csv)")
+    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                        help="a run folder (holds metrics.csv); more folders: each started from the one before")
     parser.add_argument("--window", type=int, default=4, help="evaluations judged as 'recent'")
     parser.add_argument("--min-delta", type=float, default=0.002, help="nats/token that count as falling")
     args = parser.parse_args(argv)
-    if not (args.run / "metrics.csv").is_file():
-        print(f"error: no metrics.csv in {args.run}", file=sys.stderr)
-        return 2
-    evals = read_evaluations(args.run)
-    if not evals:
-        print(f"error: {args.run}/metrics.csv has no validation rows yet", file=sys.stderr)
-        return 2
+    runs = []
+    for run in args.runs:
+        if not (run / "metrics.csv").is_file():
+            print(f"error: no metrics.csv in {run}", file=sys.stderr)
+            return 2
+        runs.append(read_evaluations(run))
+        if not runs[-1]:
+            print(f"error: {run}/metrics.csv has no validation rows yet", file=sys.stderr)
+            return 2
+    parts = chain(runs)
+    evals = [e for part in parts for e in part]
     print("| step | tokens seen | learning rate | val loss | val accuracy |")
     print("| --- | --- | --- | --- | --- |")
     best = min(evals, key=lambda e: e.val_loss)
     for e in evals:
         loss = f"**{e.val_loss:.4f}**" if e is best else f"{e.val_loss:.4f}"
         print(f"| {e.step} | {e.tokens_seen / 1e6:.2f} M | {e.lr:.2e} | {loss} | {100 * e.val_acc:.1f} % |")
-    for k, part in enumerate(schedules(evals)):
+    for k, part in enumerate(parts):
         top = min(part, key=lambda e: e.val_loss)
         print(f"{'schedule' if k == 0 else 'warm restart'} from step {part[0].step}: best {top.val_loss:.4f} "
               f"at step {top.step}, learning rate {part[0].lr:.2e} -> {part[-1].lr:.2e}")
-    verdict = judge(evals, args.window, args.min_delta)
+    verdict = judge(evals, args.window, args.min_delta, parts)
     words = "still falling" if verdict.falling else "stopped falling"
     print(f"\nbest {best.val_loss:.4f} at step {best.step}; {verdict.basis} gained {verdict.gain:.4f} "
           f"nats/token on the best before it: {words} (threshold {args.min_delta})")

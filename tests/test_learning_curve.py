@@ -59,6 +59,7 @@ def test_a_final_evaluation_between_logging_steps_carries_the_last_tokens_and_ra
 
 def _schedules(tmp_path: Path, rows: list[tuple[float, float]]) -> Path:
     """metrics.csv with (learning rate, validation loss) at every 50 steps."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     lines = [HEADER]
     for i, (lr, loss) in enumerate(rows, start=1):
         lines.append(f"{i * 50},0.1,0.6,,,{lr},1000,{i * 1000},1\n")
@@ -97,3 +98,21 @@ def test_a_running_restart_leans_on_the_last_finished_one(tmp_path, capsys):
     assert curve.main([str(run)]) == 0
     out = capsys.readouterr().out
     assert "warm restart from step 450: best 0.7050" in out and "still falling" in out
+
+
+def test_runs_started_from_each_other_read_as_one_curve(tmp_path, capsys):
+    """``learning_curve.py A B``: B (``train --init-from`` A's weights) is a schedule of its own, counted
+    on from A's end, even where its rate never jumps above A's."""
+    curve = _curve()
+    first = _schedules(tmp_path / "a", FIRST)
+    gentle = [(5e-5, 0.745), (3e-5, 0.7395), (2e-5, 0.7391)]  # lower than where A ended: no jump to split at
+    second = _schedules(tmp_path / "b", gentle)
+    parts = curve.chain([curve.read_evaluations(first), curve.read_evaluations(second)])
+    assert [len(p) for p in parts] == [5, 3]
+    assert [e.step for e in parts[1]] == [300, 350, 400] and parts[1][0].tokens_seen == 6000
+    verdict = curve.judge([e for p in parts for e in p], window=2, min_delta=0.002, parts=parts)
+    assert not verdict.falling and abs(verdict.gain - 0.0009) < 1e-9 and "from step 300, finished" in verdict.basis
+    assert curve.main([str(first), str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "| 400 | 0.01 M | 2.00e-05 | **0.7391** | 70.0 % |" in out and "stopped falling" in out
+    assert curve.main([str(first), str(tmp_path / "missing")]) == 2
