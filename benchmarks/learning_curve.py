@@ -2,7 +2,7 @@
 
     python benchmarks/learning_curve.py runs/default          # markdown table, each schedule's best, the verdict
     python benchmarks/learning_curve.py RUN --window 4 --min-delta 0.002
-    python benchmarks/learning_curve.py runs/r2 runs/r3       # a run, then one started from its weights
+    python benchmarks/learning_curve.py runs/default-r2 runs/default-r3   # a run, then one started from its weights
 
 A run resumed with a longer ``--max-steps`` stretches its cosine, so its learning rate jumps up (a
 warm restart) and the loss rises for a while before it falls below its old best. The verdict is
