@@ -244,10 +244,13 @@ def _loudness_correlation(drums: Part, band: list[Part], bar_ticks: int, n_bars:
     swell and fade with the band (a band plays its dynamics together); None when there are fewer
     than four bars where both sound, or one of them never changes."""
     def per_bar(parts: list[Part]) -> np.ndarray:
-        start = np.concatenate([p.start for p in parts]) if parts else np.zeros(0, np.int64)
-        vel = np.concatenate([p.velocity for p in parts]).astype(float) if parts else np.zeros(0)
-        bar = start // bar_ticks
-        return np.array([vel[bar == b].mean() if (bar == b).any() else np.nan for b in range(n_bars)])
+        if not parts:
+            return np.full(n_bars, np.nan)
+        bar = np.concatenate([p.start for p in parts]).astype(np.int64) // bar_ticks
+        vel = np.concatenate([p.velocity for p in parts]).astype(float)
+        total = np.bincount(bar, weights=vel, minlength=n_bars)[:n_bars]
+        count = np.bincount(bar, minlength=n_bars)[:n_bars]
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     d, b = per_bar([drums]), per_bar([p for p in band if len(p)])
     both = ~np.isnan(d) & ~np.isnan(b)

@@ -403,6 +403,7 @@ def _velocity_masks(g: Grammar, plans: list[ChordPlan | None], n_bars: int) -> n
         return None
     masks = np.ones((len(plans), max([n_bars] + [len(a) for a in asked]), g.vocab_size), bool)
     levels = g.velocity_value
+    codec_levels = levels[g.is_velocity]
     for b, ranges in enumerate(asked):
         for k, bounds in enumerate(ranges):
             if bounds is None:
@@ -410,7 +411,8 @@ def _velocity_masks(g: Grammar, plans: list[ChordPlan | None], n_bars: int) -> n
             lo, hi = bounds
             inside = g.is_velocity & (levels >= lo) & (levels <= hi)
             if not inside.any():
-                inside = g.is_velocity & (levels == levels[g.is_velocity][np.abs(levels[g.is_velocity] - (lo + hi) / 2).argmin()])
+                nearest = codec_levels[np.abs(codec_levels - (lo + hi) / 2).argmin()]
+                inside = g.is_velocity & (levels == nearest)
             masks[b, k] = ~g.is_velocity | inside
         if ranges:
             masks[b, len(ranges):] = masks[b, len(ranges) - 1]  # past the plan: its last bar's range
