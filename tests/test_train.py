@@ -390,3 +390,49 @@ def test_init_from_grows_the_trained_model_into_a_bigger_one(chorales, tmp_path)
         assert torch.allclose(trainer.model.eval()(ids), loaded.model(ids), atol=1e-5)
     with pytest.raises(MidiforgeError, match="checkpoint .* not found"):
         Trainer(tiny_config(chorales, tmp_path / "none", init_from=str(tmp_path / "missing.safetensors")))
+
+
+def test_the_wsd_schedule_stays_at_its_peak_then_decays():
+    from midiforge.training.schedule import decay_steps, warmup_stable_decay
+
+    assert decay_steps(100, 0) == 20 and decay_steps(100, 30) == 30 and decay_steps(10, 30) == 10
+    m = [warmup_stable_decay(s, 5, 100, 20, 0.1) for s in range(100)]
+    assert m[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert m[5:80] == [1.0] * 75  # stable until the last 20 steps
+    assert all(a > b for a, b in zip(m[79:], m[80:], strict=False))  # then falls every step
+    assert m[-1] == pytest.approx(0.1)
+
+
+@pytest.mark.slow
+def test_a_wsd_run_lengthened_from_its_stable_state_is_the_longer_run(chorales, tmp_path):
+    """A 20-step wsd run saves stable.state.pt where its decay begins (step 16); branching from it
+    to 30 steps trains exactly as one 30-step run, in a folder of its own."""
+    short = train(tiny_config(chorales, tmp_path / "short", lr_schedule="wsd", decay_steps=4, max_steps=20,
+                              epochs=100, eval_interval=8))
+    stable = tmp_path / "short" / "stable.state.pt"
+    assert short.steps == 20 and torch.load(stable, weights_only=True)["position"]["step"] == 16
+    rows = [r for r in short.history if r.get("train_loss") is not None]
+    assert [r["lr"] for r in rows if 5 <= r["step"] <= 15] == pytest.approx([3e-3] * 11)  # the peak
+    assert rows[-1]["lr"] == pytest.approx(3e-4)
+
+    long = train(tiny_config(chorales, tmp_path / "long", lr_schedule="wsd", decay_steps=4, max_steps=30,
+                             epochs=100, eval_interval=8))
+    branch = train(tiny_config(chorales, tmp_path / "branch", lr_schedule="wsd", decay_steps=4, max_steps=30,
+                               epochs=100, eval_interval=8, branch_from=str(stable)))
+    assert branch.steps == long.steps == 30
+    steps, losses = zip(*train_losses(branch.history), strict=True)
+    long_steps, long_losses = zip(*train_losses(long.history), strict=True)
+    assert steps == long_steps == tuple(range(1, 31))  # the stable run's rows carried on
+    assert losses == pytest.approx(long_losses, abs=1e-6)
+    assert branch.best_val_loss == pytest.approx(long.best_val_loss, abs=1e-6)
+    assert load_checkpoint(branch.best).meta["training"]["step"] > 16  # this folder's best is its own
+    assert (tmp_path / "branch" / "stable.state.pt").is_file()  # at step 26, to lengthen it again
+
+    with pytest.raises(MidiforgeError, match="past where this run's decay begins"):
+        train(tiny_config(chorales, tmp_path / "too-short", lr_schedule="wsd", decay_steps=10, max_steps=20,
+                          epochs=100, branch_from=str(stable)))
+    with pytest.raises(MidiforgeError, match="branch into a new --out"):
+        train(tiny_config(chorales, tmp_path / "short2", lr_schedule="wsd", max_steps=30, epochs=100,
+                          branch_from=str(tmp_path / "short2" / "stable.state.pt")))
+    with pytest.raises(MidiforgeError, match="lengthens a wsd run"):
+        tiny_config(chorales, tmp_path / "x", branch_from=str(stable))

@@ -12,6 +12,7 @@ import tomllib
 
 from midiforge.errors import MidiforgeError
 from midiforge.settings import read_config_file, setting
+from midiforge.training.schedule import SCHEDULES
 
 PRECISIONS = ("auto", "fp32", "bf16")
 SAVE_DTYPES = ("float32", "float16", "bfloat16")
@@ -33,7 +34,11 @@ class TrainConfig:
     batch_size: int = setting(16, "Sequences per micro-batch (per process).")
     seq_len: int = setting(512, "Training window length in tokens.")
     lr: float = setting(3e-4, "Peak learning rate (AdamW).")
-    min_lr_ratio: float = setting(0.1, "Cosine decay ends at lr x this.")
+    lr_schedule: str = setting("cosine", "cosine: decay over the whole run; wsd: stay at the peak, decay over the "
+                                         "last --decay-steps (a longer run can --branch-from its stable phase).",
+                               choices=SCHEDULES)
+    decay_steps: int = setting(0, "wsd: steps of the final decay (0 = the last fifth of the run).")
+    min_lr_ratio: float = setting(0.1, "The decay ends at lr x this.")
     warmup_steps: int = setting(100, "Linear warm-up steps.")
     weight_decay: float = setting(0.1, "AdamW weight decay (matrices only).")
     grad_clip: float = setting(1.0, "Max gradient norm (0 = off).")
@@ -53,6 +58,9 @@ class TrainConfig:
     precision: str = setting("auto", "auto = bf16 autocast on CUDA when supported.", choices=PRECISIONS)
     # float16 halves a shipped model
     save_dtype: str = setting("float32", "dtype of best.safetensors.", choices=SAVE_DTYPES)
+    branch_from: str = setting("", "Lengthen a wsd run: continue from its stable.state.pt (weights, optimizer, "
+                                   "data position, metrics) in a new --out, with a larger --max-steps.",
+                               path=True)
     resume: bool = False  # must continue from OUT/last.state.pt (a folder holding one is continued anyway)
     progress: bool = True  # rich progress bar
 
@@ -68,6 +76,11 @@ class TrainConfig:
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.checkpoint_minutes >= 0, "checkpoint_minutes must be >= 0"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.lr_schedule in SCHEDULES, f"lr_schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.decay_steps >= 0, "decay_steps must be >= 0"),
+            (not self.branch_from or self.lr_schedule == "wsd",
+             "branch_from lengthens a wsd run (a cosine run's rate depends on its length): add lr_schedule wsd"),
+            (not (self.branch_from and self.init_from), "give branch_from or init_from, not both"),
         ]
         for ok, message in checks:
             if not ok:

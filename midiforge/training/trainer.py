@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import math
 import pickle
+import shutil
 import signal
 import threading
 import time
@@ -45,7 +46,7 @@ from midiforge.training.runtime import (
     wait_for_all_ranks,
 )
 from midiforge.training.sampling import sample_ids, write_sample
-from midiforge.training.schedule import make_optimizer, make_scheduler
+from midiforge.training.schedule import decay_start, decay_steps, make_optimizer, make_scheduler
 
 STATE_FORMAT = 1
 #: Files of a finished or interrupted run; a new run never writes over them.
@@ -124,13 +125,19 @@ class Trainer:
         if config.max_steps:
             self.total_steps = min(self.total_steps, config.max_steps)
         self.scheduler = make_scheduler(
-            self.optimizer, config.warmup_steps, self.total_steps, config.min_lr_ratio
+            self.optimizer, config.warmup_steps, self.total_steps, config.min_lr_ratio,
+            config.lr_schedule, config.decay_steps,
         )
+        #: wsd: optimizer steps done when the decay begins (stable.state.pt is saved there)
+        self.stable_until = (decay_start(self.total_steps, decay_steps(self.total_steps, config.decay_steps))
+                             if config.lr_schedule == "wsd" else None)
         self.pos = Position()
         history: list[dict[str, Any]] = []
         self.resumed = self._must_resume()
         if self.resumed:
             history = self._load_state()
+        elif config.branch_from:
+            history = self._branch()
         else:
             torch.manual_seed(config.seed + info.rank)  # per-rank dropout noise
         if info.main:
@@ -158,7 +165,7 @@ class Trainer:
                 f"model max_seq_len {values['max_seq_len']} < training seq_len {self.cfg.seq_len}"
             )
         model = contracts.build_model(plugin, values)
-        if self.cfg.init_from and not self._must_resume():
+        if self.cfg.init_from and not self._must_resume():  # (branch_from and init_from exclude each other)
             self._start_from(model, plugin)
         return model
 
@@ -193,6 +200,8 @@ class Trainer:
         """Continue the run in ``out`` when there is one; never start over on top of it."""
         if self.cfg.resume or self.state_path.is_file():
             return True
+        if self.cfg.branch_from and Path(self.cfg.branch_from).expanduser().resolve().parent == self.out.resolve():
+            raise MidiforgeError(f"branch into a new --out: {self.out} is the run {self.cfg.branch_from} comes from")
         taken = [name for name in RUN_FILES if (self.out / name).exists()]
         if taken:
             raise MidiforgeError(
@@ -201,10 +210,29 @@ class Trainer:
             )
         return False
 
-    def _load_state(self) -> list[dict[str, Any]]:
-        path = self.state_path
+    def _branch(self) -> list[dict[str, Any]]:
+        """``branch_from``: a wsd run lengthened from its stable phase. Its weights, optimizer, data
+        position and metrics carry on; ``best`` starts afresh, so this folder's best is its own."""
+        path = Path(self.cfg.branch_from).expanduser()
+        history = self._load_state(path)
+        if self.pos.step > self.stable_until:
+            raise MidiforgeError(
+                f"{path} is at step {self.pos.step}, past where this run's decay begins ({self.stable_until}): "
+                "raise --max-steps"
+            )
+        self.pos.best_val, self.pos.bad_evals = math.inf, 0
+        # the state holds the rate its own schedule set for the next step (the decay's first); use this one's
+        for group, base, rate in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
+                                     self.scheduler.lr_lambdas, strict=True):
+            group["lr"] = base * rate(self.pos.step)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        return history
+
+    def _load_state(self, path: Path | None = None) -> list[dict[str, Any]]:
+        path = path or self.state_path
         if not path.is_file():
-            raise MidiforgeError(f"nothing to resume in {self.out} (no last.state.pt)")
+            raise MidiforgeError(f"nothing to resume in {self.out} (no last.state.pt)" if path == self.state_path
+                                 else f"{path} not found")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
@@ -283,6 +311,16 @@ class Trainer:
         self.saved_at = time.monotonic()
         self.log.note(f"saved last.safetensors and last.state.pt at step {self.pos.step}")
         self.log.flush()
+
+    def _save_stable(self, val: dict[str, float] | None) -> None:
+        """wsd: keep the state where the decay begins, the point a longer run branches from."""
+        if self.saved_step != self.pos.step:
+            self.save_last(val)
+        if self.dist.main:
+            with atomic_path(self.out / "stable.state.pt") as tmp:
+                shutil.copyfile(self.state_path, tmp)
+            self.log.note(f"saved stable.state.pt at step {self.pos.step}: the decay begins; "
+                          f"--branch-from it to train longer")
 
     # ------------------------------------------------------------------ steps
 
@@ -382,6 +420,9 @@ class Trainer:
                 from midiforge.terminal import err_console
 
                 err_console.print(text, soft_wrap=True)
+        elif self.cfg.branch_from:
+            text = (f"training {self.model_name} in {self.out}: steps {self.pos.step} to {self.total_steps}, "
+                    f"branched from {self.cfg.branch_from}")
         else:
             text = f"training {self.model_name} in {self.out}: {self.total_steps} steps"
         self.log.note(text)
@@ -446,6 +487,8 @@ class Trainer:
                             or self._time_to_save()
                         ):
                             self.save_last(val)
+                        if pos.step == self.stable_until:
+                            self._save_stable(val)
                         bar.update(pos.step, loss, val, self.log.rows)
                         if on_step is not None:
                             on_step(pos.step, {"loss": loss, "lr": lr, "epoch": pos.epoch})
