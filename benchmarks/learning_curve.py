@@ -18,7 +18,9 @@ A run without restarts is judged on its last ``--window`` evaluations against th
 
 Several run folders, each started from the one before's weights (``train --init-from``) on the same
 validation set, read as one curve: each folder is a schedule of its own, its steps and tokens counted
-on from where the folder before ended.
+on from where the folder before ended. A folder branched from the one before (``train --lr-schedule
+wsd --branch-from OLD/stable.state.pt``) carries OLD's stable-phase rows; its own rows are one more
+schedule at their own steps, judged against OLD's best (its decay included).
 """
 
 from __future__ import annotations
@@ -58,12 +60,30 @@ def chain(runs: list[list[Evaluation]]) -> list[list[Evaluation]]:
     shifted to start where the run before it ended."""
     out: list[list[Evaluation]] = []
     step = tokens = 0
+    previous: list[Evaluation] = []
     for evals in runs:
+        carried = _carried(previous, evals)
+        previous = evals
+        if carried:  # a wsd branch (``--branch-from``): its steps are the run's own, its rows after the branch new
+            out.append(evals[carried:])
+            step, tokens = max(step, evals[-1].step), max(tokens, evals[-1].tokens_seen)
+            continue
         shifted = [replace(e, step=e.step + step, tokens_seen=e.tokens_seen + tokens) for e in evals]
         out.extend(schedules(shifted))
         if shifted:
             step, tokens = shifted[-1].step, shifted[-1].tokens_seen
     return out
+
+
+def _carried(before: list[Evaluation], evals: list[Evaluation]) -> int:
+    """How many leading evaluations ``evals`` shares with the run before it (a branch carries the
+    stable phase's rows); 0 for a run of its own."""
+    n = 0
+    for a, b in zip(before, evals, strict=False):
+        if (a.step, a.val_loss) != (b.step, b.val_loss):
+            break
+        n += 1
+    return n if n < len(evals) else 0
 
 
 def still_falling(evals: list[Evaluation], window: int, min_delta: float) -> tuple[bool, float]:
@@ -149,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {e.step} | {e.tokens_seen / 1e6:.2f} M | {e.lr:.2e} | {loss} | {100 * e.val_acc:.1f} % |")
     for k, part in enumerate(parts):
         top = min(part, key=lambda e: e.val_loss)
-        print(f"{'schedule' if k == 0 else 'warm restart'} from step {part[0].step}: best {top.val_loss:.4f} "
+        kind = "schedule" if k == 0 else "branch" if part[0].step <= parts[k - 1][-1].step else "warm restart"
+        print(f"{kind} from step {part[0].step}: best {top.val_loss:.4f} "
               f"at step {top.step}, learning rate {part[0].lr:.2e} -> {part[-1].lr:.2e}")
     verdict = judge(evals, args.window, args.min_delta, parts)
     words = "still falling" if verdict.falling else "stopped falling"

@@ -116,3 +116,20 @@ def test_runs_started_from_each_other_read_as_one_curve(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| 400 | 0.01 M | 2.00e-05 | **0.7391** | 70.0 % |" in out and "stopped falling" in out
     assert curve.main([str(first), str(tmp_path / "missing")]) == 2
+
+
+def test_a_wsd_branch_is_judged_against_the_run_it_branched_from(tmp_path, capsys):
+    """``learning_curve.py A B`` where B branched (``--branch-from``) from A's stable phase: B's
+    metrics carry A's first rows; its own rows keep their steps and are judged against A's best."""
+    curve = _curve()
+    stable = [(1e-4, 0.9), (3e-4, 0.85), (3e-4, 0.82), (3e-4, 0.81)]  # warm-up, then the peak
+    first = _schedules(tmp_path / "a", stable + [(1e-4, 0.78), (3e-5, 0.77)])  # A decays over its last two
+    longer = _schedules(tmp_path / "b", stable + [(3e-4, 0.80), (3e-4, 0.79), (1e-4, 0.76), (3e-5, 0.75)])
+    parts = curve.chain([curve.read_evaluations(first), curve.read_evaluations(longer)])
+    assert [len(p) for p in parts] == [6, 4]
+    assert [e.step for e in parts[1]] == [250, 300, 350, 400]  # B's own steps, not shifted after A's end
+    verdict = curve.judge([e for p in parts for e in p], window=2, min_delta=0.002, parts=parts)
+    assert verdict.falling and abs(verdict.gain - 0.02) < 1e-9  # 0.77 -> 0.75
+    assert curve.main([str(first), str(longer)]) == 0
+    out = capsys.readouterr().out
+    assert "branch from step 250: best 0.7500 at step 400" in out and "still falling" in out
