@@ -418,7 +418,8 @@ def test_a_wsd_run_lengthened_from_its_stable_state_is_the_longer_run(chorales, 
     long = train(tiny_config(chorales, tmp_path / "long", lr_schedule="wsd", decay_steps=4, max_steps=30,
                              epochs=100, eval_interval=8))
     branch = train(tiny_config(chorales, tmp_path / "branch", lr_schedule="wsd", decay_steps=4, max_steps=30,
-                               epochs=100, eval_interval=8, branch_from=str(stable)))
+                               epochs=100, eval_interval=8, branch_from=str(stable),
+                               init_from=str(tmp_path / "short" / "best.safetensors")))  # as a recipe may say: ignored
     assert branch.steps == long.steps == 30
     steps, losses = zip(*train_losses(branch.history), strict=True)
     long_steps, long_losses = zip(*train_losses(long.history), strict=True)

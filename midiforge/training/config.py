@@ -80,7 +80,6 @@ class TrainConfig:
             (self.decay_steps >= 0, "decay_steps must be >= 0"),
             (not self.branch_from or self.lr_schedule == "wsd",
              "branch_from lengthens a wsd run (a cosine run's rate depends on its length): add lr_schedule wsd"),
-            (not (self.branch_from and self.init_from), "give branch_from or init_from, not both"),
         ]
         for ok, message in checks:
             if not ok:

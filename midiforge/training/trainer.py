@@ -165,7 +165,7 @@ class Trainer:
                 f"model max_seq_len {values['max_seq_len']} < training seq_len {self.cfg.seq_len}"
             )
         model = contracts.build_model(plugin, values)
-        if self.cfg.init_from and not self._must_resume():  # (branch_from and init_from exclude each other)
+        if self.cfg.init_from and not self.cfg.branch_from and not self._must_resume():  # else their weights
             self._start_from(model, plugin)
         return model
 
