@@ -59,19 +59,19 @@ def chain(runs: list[list[Evaluation]]) -> list[list[Evaluation]]:
     """The schedules of runs that follow each other: every run's own schedules, its steps and tokens
     shifted to start where the run before it ended."""
     out: list[list[Evaluation]] = []
-    step = tokens = 0
+    step = tokens = 0  # where the last folder ended, on the chain's count
     previous: list[Evaluation] = []
+    shift = (0, 0)  # the previous folder's offset
     for evals in runs:
         carried = _carried(previous, evals)
+        if not carried:  # a run of its own: counted on from where the one before ended
+            shift = (step, tokens)
+        # else a wsd branch (``--branch-from``): the folder's steps, shifted as the one it branched from
+        own = [replace(e, step=e.step + shift[0], tokens_seen=e.tokens_seen + shift[1]) for e in evals[carried:]]
+        if own:
+            out.extend([own] if carried else schedules(own))
+            step, tokens = max(step, own[-1].step), max(tokens, own[-1].tokens_seen)
         previous = evals
-        if carried:  # a wsd branch (``--branch-from``): its steps are the run's own, its rows after the branch new
-            out.append(evals[carried:])
-            step, tokens = max(step, evals[-1].step), max(tokens, evals[-1].tokens_seen)
-            continue
-        shifted = [replace(e, step=e.step + step, tokens_seen=e.tokens_seen + tokens) for e in evals]
-        out.extend(schedules(shifted))
-        if shifted:
-            step, tokens = shifted[-1].step, shifted[-1].tokens_seen
     return out
 
 
@@ -83,7 +83,7 @@ def _carried(before: list[Evaluation], evals: list[Evaluation]) -> int:
         if (a.step, a.val_loss) != (b.step, b.val_loss):
             break
         n += 1
-    return n if n < len(evals) else 0
+    return n
 
 
 def still_falling(evals: list[Evaluation], window: int, min_delta: float) -> tuple[bool, float]:

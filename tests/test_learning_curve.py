@@ -133,3 +133,18 @@ def test_a_wsd_branch_is_judged_against_the_run_it_branched_from(tmp_path, capsy
     assert curve.main([str(first), str(longer)]) == 0
     out = capsys.readouterr().out
     assert "branch from step 250: best 0.7500 at step 400" in out and "still falling" in out
+
+
+def test_a_branch_in_a_longer_chain_keeps_its_source_s_offset(tmp_path):
+    """OLD, NEW (--init-from OLD), LONG (branched from NEW): LONG's rows sit where NEW's do, and a branch
+    with no evaluation of its own yet adds nothing."""
+    curve = _curve()
+    old = _schedules(tmp_path / "old", FIRST)  # ends at step 250
+    stable = [(1e-4, 0.74), (3e-4, 0.73)]
+    new = _schedules(tmp_path / "new", stable + [(3e-5, 0.72)])
+    long = _schedules(tmp_path / "long", stable + [(3e-4, 0.725), (3e-5, 0.70)])
+    fresh = _schedules(tmp_path / "fresh", stable)
+    runs = [curve.read_evaluations(p) for p in (old, new, long)]
+    parts = curve.chain(runs)
+    assert [[e.step for e in p] for p in parts] == [[50, 100, 150, 200, 250], [300, 350, 400], [400, 450]]
+    assert len(curve.chain(runs[:2] + [curve.read_evaluations(fresh)])) == 2

@@ -429,11 +429,19 @@ def test_a_wsd_run_lengthened_from_its_stable_state_is_the_longer_run(chorales, 
     assert load_checkpoint(branch.best).meta["training"]["step"] > 16  # this folder's best is its own
     assert (tmp_path / "branch" / "stable.state.pt").is_file()  # at step 26, to lengthen it again
 
-    with pytest.raises(MidiforgeError, match="past where this run's decay begins"):
-        train(tiny_config(chorales, tmp_path / "too-short", lr_schedule="wsd", decay_steps=10, max_steps=20,
-                          epochs=100, branch_from=str(stable)))
-    with pytest.raises(MidiforgeError, match="branch into a new --out"):
-        train(tiny_config(chorales, tmp_path / "short2", lr_schedule="wsd", max_steps=30, epochs=100,
-                          branch_from=str(tmp_path / "short2" / "stable.state.pt")))
+    wsd = dict(lr_schedule="wsd", epochs=100)
+    with pytest.raises(MidiforgeError, match="not before this run's decay begins"):
+        train(tiny_config(chorales, tmp_path / "too-short", **wsd, decay_steps=4, max_steps=20, branch_from=str(stable)))
+    with pytest.raises(MidiforgeError, match="while its learning rate was decaying"):  # the end of the decay
+        train(tiny_config(chorales, tmp_path / "late", **wsd, max_steps=60,
+                          branch_from=str(tmp_path / "short" / "last.state.pt")))
+    for into in ("short", "short2"):  # the run it comes from, finished or not
+        with pytest.raises(MidiforgeError, match="branch into a new --out"):
+            train(tiny_config(chorales, tmp_path / into, **wsd, max_steps=30,
+                              branch_from=str(tmp_path / into / "stable.state.pt")))
+    again = train(tiny_config(chorales, tmp_path / "branch2", **wsd, decay_steps=4, max_steps=30, lr=1e-3,
+                              branch_from=str(tmp_path / "short")))  # a run folder: its stable.state.pt
+    rates = [r["lr"] for r in again.history if r.get("train_loss") and 17 <= r["step"] <= 25]
+    assert rates == pytest.approx([1e-3] * 9)  # a new --lr is this run's peak
     with pytest.raises(MidiforgeError, match="lengthens a wsd run"):
         tiny_config(chorales, tmp_path / "x", branch_from=str(stable))

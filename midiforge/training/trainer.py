@@ -49,6 +49,8 @@ from midiforge.training.sampling import sample_ids, write_sample
 from midiforge.training.schedule import decay_start, decay_steps, make_optimizer, make_scheduler
 
 STATE_FORMAT = 1
+#: wsd runs: the resume state where the decay begins, the point a longer run branches from
+STABLE_STATE = "stable.state.pt"
 #: Files of a finished or interrupted run; a new run never writes over them.
 RUN_FILES = ("last.state.pt", "best.safetensors", "last.safetensors")
 
@@ -198,10 +200,10 @@ class Trainer:
 
     def _must_resume(self) -> bool:
         """Continue the run in ``out`` when there is one; never start over on top of it."""
+        if self.cfg.branch_from and self._branch_source().resolve().parent == self.out.resolve():
+            raise MidiforgeError(f"branch into a new --out: {self.out} is the run {self.cfg.branch_from} comes from")
         if self.cfg.resume or self.state_path.is_file():
             return True
-        if self.cfg.branch_from and Path(self.cfg.branch_from).expanduser().resolve().parent == self.out.resolve():
-            raise MidiforgeError(f"branch into a new --out: {self.out} is the run {self.cfg.branch_from} comes from")
         taken = [name for name in RUN_FILES if (self.out / name).exists()]
         if taken:
             raise MidiforgeError(
@@ -213,20 +215,32 @@ class Trainer:
     def _branch(self) -> list[dict[str, Any]]:
         """``branch_from``: a wsd run lengthened from its stable phase. Its weights, optimizer, data
         position and metrics carry on; ``best`` starts afresh, so this folder's best is its own."""
-        path = Path(self.cfg.branch_from).expanduser()
+        path = self._branch_source()
         history = self._load_state(path)
-        if self.pos.step > self.stable_until:
+        # a row's rate is its next step's: those logged before the state's step were all trained with
+        rates = [row["lr"] for row in history if row.get("lr") and row["step"] < self.pos.step]
+        if rates and rates[-1] < 0.999 * max(rates):
             raise MidiforgeError(
-                f"{path} is at step {self.pos.step}, past where this run's decay begins ({self.stable_until}): "
-                "raise --max-steps"
+                f"{path} was saved while its learning rate was decaying: branching from it would restart the "
+                "rate; branch from a --lr-schedule wsd run's stable.state.pt, or start anew with --init-from"
+            )
+        if self.pos.step >= self.stable_until:
+            raise MidiforgeError(
+                f"{path} is at step {self.pos.step}, not before this run's decay begins ({self.stable_until}): "
+                "raise --max-steps (or --epochs)"
             )
         self.pos.best_val, self.pos.bad_evals = math.inf, 0
-        # the state holds the rate its own schedule set for the next step (the decay's first); use this one's
-        for group, base, rate in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
-                                     self.scheduler.lr_lambdas, strict=True):
-            group["lr"] = base * rate(self.pos.step)
+        # the state holds its own run's rates (its peak, and the decay's first step next); use this run's
+        self.scheduler.base_lrs = [self.cfg.lr] * len(self.optimizer.param_groups)
+        for group, rate in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas, strict=True):
+            group["initial_lr"], group["lr"] = self.cfg.lr, self.cfg.lr * rate(self.pos.step)
         self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
         return history
+
+    def _branch_source(self) -> Path:
+        """The state ``branch_from`` names: a file, or a run folder's ``stable.state.pt``."""
+        path = Path(self.cfg.branch_from).expanduser()
+        return path / STABLE_STATE if path.is_dir() else path
 
     def _load_state(self, path: Path | None = None) -> list[dict[str, Any]]:
         path = path or self.state_path
@@ -317,7 +331,7 @@ class Trainer:
         if self.saved_step != self.pos.step:
             self.save_last(val)
         if self.dist.main:
-            with atomic_path(self.out / "stable.state.pt") as tmp:
+            with atomic_path(self.out / STABLE_STATE) as tmp:
                 shutil.copyfile(self.state_path, tmp)
             self.log.note(f"saved stable.state.pt at step {self.pos.step}: the decay begins; "
                           f"--branch-from it to train longer")
