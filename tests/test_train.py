@@ -430,6 +430,8 @@ def test_a_wsd_run_lengthened_from_its_stable_state_is_the_longer_run(chorales, 
     assert (tmp_path / "branch" / "stable.state.pt").is_file()  # at step 26, to lengthen it again
 
     wsd = dict(lr_schedule="wsd", epochs=100)
+    with pytest.raises(MidiforgeError, match="give --seed 7 to continue it"):
+        train(tiny_config(chorales, tmp_path / "reseeded", **wsd, max_steps=30, seed=8, branch_from=str(stable)))
     with pytest.raises(MidiforgeError, match="not before this run's decay begins"):
         train(tiny_config(chorales, tmp_path / "too-short", **wsd, decay_steps=4, max_steps=20, branch_from=str(stable)))
     with pytest.raises(MidiforgeError, match="while its learning rate was decaying"):  # the end of the decay

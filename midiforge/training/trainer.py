@@ -267,6 +267,11 @@ class Trainer:
                 f"{path} was written for model {state.get('model_name')} {state.get('model_config')}; "
                 "resume with the same model and model options, or choose a new --out"
             )
+        if state.get("seed", self.cfg.seed) != self.cfg.seed:  # (states before 2026-12 did not record it)
+            raise MidiforgeError(
+                f"{path} was trained with seed {state['seed']}: give --seed {state['seed']} to continue it "
+                "(the order of the training data follows the seed)"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -317,6 +322,7 @@ class Trainer:
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "position": asdict(self.pos),
+            "seed": self.cfg.seed,  # the data order follows it
             "history": self.log.rows,
         }
         with atomic_path(self.state_path) as tmp:
