@@ -59,8 +59,8 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
 
 def make_scheduler(optimizer, warmup: int, total: int, min_ratio: float, schedule: str = "cosine",
                    decay: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """``decay``: wsd's decay steps, as :func:`decay_steps` resolves them."""
     if schedule == "wsd":
-        n = decay_steps(total, decay)
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: warmup_stable_decay(s, warmup, total, n, min_ratio))
+            optimizer, lambda s: warmup_stable_decay(s, warmup, total, decay, min_ratio))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup, total, min_ratio))

@@ -126,13 +126,12 @@ class Trainer:
         self.total_steps = config.epochs * self.steps_per_epoch
         if config.max_steps:
             self.total_steps = min(self.total_steps, config.max_steps)
+        decay = decay_steps(self.total_steps, config.decay_steps)
         self.scheduler = make_scheduler(
-            self.optimizer, config.warmup_steps, self.total_steps, config.min_lr_ratio,
-            config.lr_schedule, config.decay_steps,
+            self.optimizer, config.warmup_steps, self.total_steps, config.min_lr_ratio, config.lr_schedule, decay
         )
         #: wsd: optimizer steps done when the decay begins (stable.state.pt is saved there)
-        self.stable_until = (decay_start(self.total_steps, decay_steps(self.total_steps, config.decay_steps))
-                             if config.lr_schedule == "wsd" else None)
+        self.stable_until = decay_start(self.total_steps, decay) if config.lr_schedule == "wsd" else None
         self.pos = Position()
         history: list[dict[str, Any]] = []
         self.resumed = self._must_resume()
