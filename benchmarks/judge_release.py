@@ -34,6 +34,7 @@ ROWS = [
     ("downbeat accent (velocity, mean)", "> 0"),
     ("songs with drums written by the model %", "≥ 95"),
     ("drums follow the band's loudness (per-bar correlation, median)", "(not in the issue)"),
+    ("band's loudness range over a song (velocity, median)", "(not in the issue)"),
     ("melody bar repetition %", "within 2× of folk"),
     ("asked chords kept %", "≥ 90"),
 ]

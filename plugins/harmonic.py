@@ -40,6 +40,7 @@ from midiforge.generation.styles import (
     split_bars,
     tonic_chord,
 )
+from midiforge.music.dynamics import DYNAMICS, PHRASE_BARS, band_velocity, bar_volumes, phrase_walk
 from midiforge.music.keys import ALL_KEYS
 
 SONG_ROLES = ["melody", "chords", "bass"]
@@ -48,6 +49,10 @@ SONG_ROLES = ["melody", "chords", "bass"]
 #: files) and a drum note lies within 24 of its bar's drum mean 99% of the time; the model's drums,
 #: written in their own pass, cannot hear the band, so this range is what keeps them with it.
 DRUM_LOUDNESS_RANGE = 24
+#: How far a note of the band may lie from its phrase's loudness (``band_velocity`` of the bar's
+#: volume) under ``--dynamics phrases``: in the band corpus every melody note and 97% of chord and
+#: bass notes lie within it (200 tunes, two renditions each), so beat accents keep their room.
+PHRASE_LOUDNESS_RANGE = 28
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,10 @@ class HarmonicStyle:
         letters = list(dict.fromkeys(form))
         first_bar = {letter: form.index(letter) * section_bars for letter in letters}
         drum_sections: dict[str, list[list[int]]] = {}
+        phrases = song_dynamics(options, len(keys), len(letters) * section_bars) if engine.codec.learns_velocity else None
+        loudness = None if phrases is None else {
+            letter: [phrase_ranges(walk, k * section_bars, section_bars) for walk in phrases]
+            for k, letter in enumerate(letters)}
 
         def render(i: int, body: list[int], markers: list[str] | None = None):
             score = draw(i, body, markers)
@@ -119,6 +128,8 @@ class HarmonicStyle:
                     if letter == form[-1] and start + n == section_bars:
                         anchors[n - 1] = tonic_chord(keys[i])  # every close of the last section's letter
                     plan = model_chord_plan(engine, n, options, anchors)
+                if loudness is not None:  # the phrase's loudness: the model picks each velocity inside it
+                    plan = replace(plan, velocity_ranges=loudness[letter][i][start : start + n])
                 req = make_request(engine, "full", SONG_ROLES, keys[i], n, options, context, plan, grooves[i])
                 # melody and comping rest for a bar at most: no section loses its tune or its chords
                 rests = {ROLE_PROGRAMS["melody"]: 1, ROLE_PROGRAMS["chords"]: 1}
@@ -153,6 +164,8 @@ class HarmonicStyle:
             }
             if options.pickup:
                 meta["pickup"] = options.pickup
+            if phrases is not None:
+                meta["dynamics"] = dynamics_marks(phrases[i], letters, section_bars)
             if wants_drums:
                 meta["drums"] = drummer.name if drummer is not None else "model"
                 meta["drum_notes"] = sum(len(t.notes) for t in score.tracks if t.is_drum)
@@ -179,6 +192,41 @@ def motif_returns(section_bars: int, spans, start_bar: int) -> dict[int, int]:
         if harmony(start_bar) != harmony(start_bar + target):
             return {}
     return {target: 0}
+
+
+def song_dynamics(options: StyleOptions, n_songs: int, n_bars: int) -> list[list] | None:
+    """Each song's phrase dynamics (the corpus's walk, ``phrase_walk``) over the bars of its
+    distinct sections in order, so a repeated section comes back at its own loudness; None for
+    ``--dynamics free``."""
+    if options.dynamics == "free":
+        return None
+    seeded = options.seed is not None
+    return [phrase_walk(random.Random(f"dynamics:{options.seed}:{i}" if seeded else None), n_bars)
+            for i in range(n_songs)]
+
+
+def phrase_ranges(walk: list, first_bar: int, n_bars: int) -> list[tuple[int, int]]:
+    """The velocities the band may take in bars ``first_bar`` … of a walk: its phrase's loudness,
+    plus or minus ``PHRASE_LOUDNESS_RANGE``."""
+    volumes = bar_volumes(walk, first_bar + n_bars)[first_bar:]
+    return [(round(band_velocity(v)) - PHRASE_LOUDNESS_RANGE, round(band_velocity(v)) + PHRASE_LOUDNESS_RANGE)
+            for v in volumes]
+
+
+def dynamics_marks(walk: list, letters: list[str], section_bars: int) -> str:
+    """The walk as a summary reads it, one mark per phrase, ``p<f`` for a swell and ``f>p`` for a
+    fade, each section apart when its phrases fit it: ``A: mp mp<f | B: f>p``."""
+    marks = [p.start if p.start == p.end else f"{p.start}{'<' if _louder(p.end, p.start) else '>'}{p.end}"
+             for p in walk]
+    if section_bars % PHRASE_BARS:  # phrases straddle sections
+        return " ".join(marks)
+    per = section_bars // PHRASE_BARS
+    return " | ".join(f"{x}: {' '.join(marks[k * per:(k + 1) * per])}" for k, x in enumerate(letters))
+
+
+def _louder(a: str, b: str) -> bool:
+    level = dict(DYNAMICS)
+    return level[a] > level[b]
 
 
 def _drum_rounds(engine: Engine, options: StyleOptions, keys, grooves, band: list[list[int]], letter: str

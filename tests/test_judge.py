@@ -146,3 +146,14 @@ def test_drums_that_swell_with_the_band_are_told_from_drums_that_do_not():
     assert flat.drums_follow_band is None  # drums that never change say nothing about following
     row = "drums follow the band's loudness (per-bar correlation, median)"
     assert summarize([together, against, together])[row] > 0.9 and summarize([flat])[row] is None
+
+
+def test_the_loudness_range_is_the_bands_loudest_bar_less_its_softest():
+    swell = [50, 60, 70, 80, 90, 100]
+    shaped = judge_score(_song(["C"] * 6, [C] * 6, [36] * 6, velocity=lambda b, beat: swell[b]), "swell.mid")
+    level = judge_score(_song(["C"] * 6, [C] * 6, [36] * 6, velocity=lambda b, beat: 80 + 10 * (beat == 0)), "flat.mid")
+    # the chords' 12 notes a bar swell by 50; the bass's one and the melody's four hold
+    assert shaped.loudness_range == round(50 * 12 / 17, 1)
+    assert level.loudness_range == 0.0  # accents within a bar are not dynamics over the song
+    row = "band's loudness range over a song (velocity, median)"
+    assert summarize([shaped, level, shaped])[row] == shaped.loudness_range

@@ -83,6 +83,32 @@ def test_drums_are_written_by_the_model_at_the_bands_loudness(engine, tmp_path):
         assert checked > 0
 
 
+def test_the_band_plays_the_phrase_dynamics_and_the_model_picks_each_velocity(engine, tmp_path):
+    """Default songs: every band note lies in its phrase's range, the walk follows the seed and the
+    summary names it; within a phrase the model still places the accents (many levels a bar)."""
+    from plugins.harmonic import phrase_ranges, song_dynamics
+
+    options = StyleOptions(n=2, bars=8, sections="AB", sampling=SamplingConfig(seed=11))
+    walks = song_dynamics(options, 2, 8)
+    assert walks == song_dynamics(options, 2, 8)  # the seed decides the dynamics
+    pieces = _songs(engine, tmp_path)
+    levels_a_bar = []
+    for piece, walk in zip(pieces, walks, strict=True):
+        assert piece.meta["dynamics"].startswith("A: ") and " | B: " in piece.meta["dynamics"]
+        ranges = phrase_ranges(walk, 0, 8)
+        bar = piece.score.ticks_per_quarter * 4
+        for track in (t for t in piece.score.tracks if not t.is_drum):
+            for b in range(8):
+                heard = {n.velocity for n in track.notes if n.time // bar == b}
+                lo, hi = ranges[b]
+                assert all(lo <= v <= hi for v in heard), (track.name, b, heard, ranges[b])
+                levels_a_bar.append(len(heard))
+    assert max(levels_a_bar) >= 3
+
+    free = _songs(engine, tmp_path / "free", dynamics="free")
+    assert all("dynamics" not in p.meta for p in free)
+
+
 def test_groove_is_asked_for_and_reported(engine, tmp_path):
     pieces = _songs(engine, tmp_path, groove="bossa")
     assert {p.meta["groove"] for p in pieces} == {"bossa"}

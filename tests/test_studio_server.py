@@ -98,6 +98,7 @@ def test_oversized_body_is_refused(client):
     ({"style": "polka"}, "unknown style 'polka'"),
     ({"groove": "disco"}, "unknown groove 'disco'"),
     ({"density": "loud"}, "unknown density 'loud'"),
+    ({"dynamics": "loud"}, "unknown dynamics 'loud'"),
     ({"sections": "A-B"}, "bad form 'A-B'"),
     ({"pickup": 4}, "an upbeat is 1..3 beats of a 4/4 bar"),
     ({"velocity_temperature": 0}, "velocity_temperature must be between"),
@@ -115,13 +116,14 @@ def test_bad_input_gets_a_one_line_message(client, params, message):
 
 def test_song_controls_reach_the_song(client):
     asked = {**SMALL, "chords": "", "meter": "3/4", "groove": "waltz", "density": "busy", "sections": "AB",
-             "pickup": 1, "vary_repeats": True, "velocity_temperature": 1.3}
+             "pickup": 1, "vary_repeats": True, "velocity_temperature": 1.3, "dynamics": "free"}
     options = client.get("/api/options").json()
     assert "bossa" in options["grooves"] and "none" not in options["grooves"] and options["densities"][1] == "medium"
     job = wait(client, client.post("/api/generate", json=asked).json())
     assert job["status"] == "done", job
     meta = client.get(f"/api/results/{job['results'][0]}").json()["meta"]
     assert (meta["groove"], meta["form"], meta["pickup"]) == ("waltz", "AB", 1)
+    assert "dynamics" not in meta  # free: the model's velocities alone, no phrase walk
     assert meta["settings"]["velocity_temperature"] == 1.3
     score = _score(client, job["results"][0])
     assert min(n.time for t in score.tracks for n in t.notes) == 2 * score.ticks_per_quarter  # the upbeat

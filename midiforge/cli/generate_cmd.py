@@ -56,7 +56,7 @@ def _typed() -> frozenset[str]:
               help="Add a drum track [harmonic]: the model's own if it learned drums, else a drummer plugin's.")
 @dataclass_options(StyleOptions, "drummer", "groove", "density")
 @click.option("--vary-repeats", is_flag=True, help="Songs: a repeated section comes back varied (about a quarter of its melody bars rewritten) [harmonic].")
-@dataclass_options(StyleOptions, "pickup")
+@dataclass_options(StyleOptions, "pickup", "dynamics")
 @dataclass_options(SamplingConfig, "temperature", "velocity_temperature", "top_k", "top_p", "repetition_penalty",
                    "seed")
 @click.option("--prompt", type=click.Path(exists=True, path_type=Path), default=None, help="MIDI file to continue, or a folder: each of its MIDI files is continued.")
@@ -67,7 +67,7 @@ def _typed() -> frozenset[str]:
 @click.option("--overwrite", is_flag=True, help="Replace files of the same name in --out (default: a taken name moves on to a free one).")
 @click.option("--live", "live_port", default=None, is_flag=False, flag_value="", help="Play on a MIDI output port while generating: the first piece bar by bar as it is sampled, then the rest (no value = a virtual port 'midiforge').")
 def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lock, sections, section_bars, role, drums, drummer,
-            groove, density, vary_repeats, pickup, temperature, velocity_temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
+            groove, density, vary_repeats, pickup, dynamics, temperature, velocity_temperature, top_k, top_p, repetition_penalty, seed, prompt, model, backend, device, out,
             preview, overwrite, live_port):
     """Generate MIDI in STYLE (melody, chord, bass, random, harmonic, all-scales, or a plugin's)."""
     from midiforge import contracts
@@ -89,7 +89,8 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     options = StyleOptions(n=n, bars=bars, seconds=seconds or preset, tempo=tempo, key=key, meter=meter, chords=chords,
                            scale_lock=scale_lock, sampling=sampling, prompt=prompt, sections=sections,
                            section_bars=section_bars, drums=drums, drummer=drummer, role=role, groove=groove,
-                           density=density, vary_repeats=vary_repeats, pickup=pickup, given=_typed())
+                           density=density, vary_repeats=vary_repeats, pickup=pickup, dynamics=dynamics,
+                           given=_typed())
     if live_port is not None and pickup:
         raise MidiforgeError("--pickup is written after the song is sampled, so --live cannot play it yet: "
                              "leave out one of them")
@@ -110,14 +111,18 @@ def command(style, n, bars, seconds, preset, tempo, key, meter, chords, scale_lo
     table = Table(title=f"{len(result.files)} files in {', '.join(folders)} ({result.seconds:.2f} s, "
                         f"{result.backend} backend)")
     with_drums = any("drums" in piece.meta for piece in result.pieces)
+    with_dynamics = any("dynamics" in piece.meta for piece in result.pieces)
     # the file name is never cut: the folder is in the title, and the other columns wrap instead
     table.add_column("file", no_wrap=True, min_width=max((len(p.name) for p in result.files), default=4))
-    for col in ("key", "groove", "tempo", "bars", "chords") + (("drums",) if with_drums else ()):
+    for col in ("key", "groove", "tempo", "bars", "chords") + (("dynamics",) if with_dynamics else ()) + (
+            ("drums",) if with_drums else ()):
         table.add_column(col)
     for path, piece in zip(result.files, result.pieces, strict=True):
         chords_text = " ".join(piece.meta.get("progression") or piece.meta.get("chords") or [])
         row = [path.name, piece.meta.get("key", ""), piece.meta.get("groove", ""), f"{piece.meta.get('tempo', 0):.0f}",
                str(piece.meta.get("bars", "")), chords_text[:60]]
+        if with_dynamics:
+            row.append(piece.meta.get("dynamics", ""))
         if with_drums:
             row.append(f"{piece.meta.get('drum_notes', 0)} notes ({piece.meta.get('drums', 'none')})")
         table.add_row(*row)

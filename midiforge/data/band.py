@@ -39,6 +39,15 @@ import symusic
 from midiforge import atomic
 from midiforge.errors import MidiforgeError
 from midiforge.music.chords import SYMBOL_ROOTS, Chord, recognize_chord
+from midiforge.music.dynamics import (
+    DYNAMICS,
+    TRACK_SHARE,
+    Phrase,
+    band_velocity,
+    bar_volumes,
+    phrase_length,
+    phrase_walk,
+)
 from midiforge.music.keys import Key, estimate_key
 
 TPQ = 480
@@ -75,15 +84,6 @@ GROOVES: dict[str, GrooveFamily] = {f.name: f for f in GROOVE_FAMILIES}
 #: because they double the drum tokens and carry little of the groove.
 DRUM_KEEP = frozenset({35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
                        55, 56, 57, 59, 60, 61, 62, 63, 64, 75, 76, 77})
-#: Phrase dynamics, softest to loudest: MMA's volume names with MMA's own multipliers
-#: (``MMA/volume.py``).
-DYNAMICS = (("pp", 0.25), ("p", 0.40), ("mp", 0.70), ("mf", 1.10), ("f", 1.30), ("ff", 1.60))
-#: The share of a note's loudness that is the groove's own (MMA's ``AdjustVolume Ratio``); the rest
-#: follows the phrase. MMA's default, 0.6, leaves ``p`` and ``f`` 30% apart, so the corpus taught
-#: only five of the codec's velocity levels a track; at 0.3 a ``pp`` phrase is a third of an ``ff``.
-TRACK_SHARE = 0.3
-#: The melody's velocity at MMA's full volume (the grooves' parts sit around 80-100 there).
-MELODY_BASE = 84
 #: Bumped whenever a change to this module changes what is rendered: the corpus is cached in a
 #: folder named after it (``band-r2``), so an old cache is never mistaken for the new recipe.
 RENDER_VERSION = 2
@@ -274,14 +274,6 @@ def load_tune(path: Path, melody_track: str | None = None, chorale: bool = False
 
 
 # ---------------------------------------------------------------------------------- rendering
-@dataclass(frozen=True)
-class Phrase:
-    """A phrase's dynamics: it starts at ``start`` and ends at ``end`` (a hairpin when they differ)."""
-
-    start: str
-    end: str
-
-
 @dataclass
 class Arrangement:
     """What is decided for one tune before ``mma`` runs (all random choices, seeded by name)."""
@@ -294,38 +286,24 @@ class Arrangement:
 
     def phrase_bars(self, k: int) -> int:
         """Bars in phrase ``k`` (the last may be short)."""
-        return min(4, self.tune.n_bars - 4 * k)
+        return phrase_length(k, self.tune.n_bars)
 
     def bar_volumes(self) -> list[float]:
-        """MMA's master volume in each bar: a hairpin moves one even step a bar, as ``mma`` plays it."""
-        level = dict(DYNAMICS)
-        out: list[float] = []
-        for k, phrase in enumerate(self.phrases):
-            bars, a, b = self.phrase_bars(k), level[phrase.start], level[phrase.end]
-            out += [a + (b - a) * i / max(1, bars - 1) for i in range(bars)]
-        return out
+        """MMA's master volume in each bar."""
+        return bar_volumes(self.phrases, self.tune.n_bars)
 
 
 def plan_arrangement(tune: Tune, seed: int = 0, avoid: frozenset[str] = frozenset()) -> Arrangement:
     """Groove, tempo and phrase dynamics for a tune, drawn from a generator seeded by its name
     (so a rebuilt corpus is the same); ``avoid`` groove families already used for it.
 
-    The dynamics walk: a phrase holds its level (half the time), swells or fades by one or two
-    levels, and the next phrase starts where it ended or a level away (a subito change)."""
+    The dynamics walk is :func:`midiforge.music.dynamics.phrase_walk`."""
     rng = random.Random(int.from_bytes(hashlib.sha1(f"{seed}:{tune.name}".encode()).digest()[:8], "little"))
     families = families_for(tune.meter)
     family = rng.choice([f for f in families if f.name not in avoid] or families)
     groove = rng.choice(family.grooves)
     tempo = rng.randint(*family.tempo)
-    names = [v for v, _ in DYNAMICS]
-    top = len(names) - 1
-    level = rng.choice([1, 2, 3, 3, 4])
-    phrases = []
-    for k in range((tune.n_bars + 3) // 4):
-        shape = rng.choices((0, 1, -1), weights=(5, 3, 2))[0] if min(4, tune.n_bars - 4 * k) >= 2 else 0
-        end = min(top, max(0, level + shape * rng.choice([1, 2])))
-        phrases.append(Phrase(names[level], names[end]))
-        level = min(top, max(0, end + rng.choice([-1, 0, 0, 1])))
+    phrases = phrase_walk(rng, tune.n_bars)
     return Arrangement(tune, family, groove, tempo, phrases)
 
 
@@ -397,7 +375,7 @@ def _melody_velocities(tune: Tune, bar_volumes: list[float], seed: str) -> list[
     for time, _, _ in tune.notes:
         bar, pos = divmod(int(time), tune.bar_ticks)
         master = bar_volumes[min(bar, len(bar_volumes) - 1)]
-        v = MELODY_BASE * (TRACK_SHARE + (1 - TRACK_SHARE) * master)
+        v = band_velocity(master)
         v += 10 if pos == 0 else (4 if pos % beat == 0 else -6)
         out.append(int(np.clip(v + rng.normal(0, 3), 24, 124)))
     return out

@@ -83,6 +83,7 @@ class SongFigures:
     has_drums: bool = False
     model_drums: bool = False
     drums_follow_band: float | None = None  # per-bar loudness correlation of the drums and the rest
+    loudness_range: float | None = None  # the band's loudest bar minus its softest (bar-mean velocity)
     melody_bars: int = 0
     melody_repeats: int = 0
     asked_bars: int = 0
@@ -211,6 +212,9 @@ def judge_score(score: symusic.Score, name: str, asked: Sequence[Chord] | None =
         down = (p.start % bar_ticks) == 0
         if down.any() and (~down).any():
             fig.accent[role] = round(float(p.velocity[down].mean() - p.velocity[~down].mean()), 2)
+    band = bar_loudness(pitched, bar_ticks, n_bars) if pitched else np.full(n_bars, np.nan)
+    if (~np.isnan(band)).sum() >= 2:
+        fig.loudness_range = round(float(np.nanmax(band) - np.nanmin(band)), 1)
     drums = parts.get("drums")
     fig.has_drums = drums is not None and len(drums) > 0
     fig.model_drums = fig.has_drums and any(m.text.strip() == "drums:model" for m in score.markers)
@@ -239,20 +243,22 @@ def judge_score(score: symusic.Score, name: str, asked: Sequence[Chord] | None =
     return fig
 
 
+def bar_loudness(parts: list[Part], bar_ticks: int, n_bars: int) -> np.ndarray:
+    """The mean velocity of ``parts``' notes in each bar (NaN where none starts)."""
+    if not parts:
+        return np.full(n_bars, np.nan)
+    bar = np.concatenate([p.start for p in parts]).astype(np.int64) // bar_ticks
+    vel = np.concatenate([p.velocity for p in parts]).astype(float)
+    total = np.bincount(bar, weights=vel, minlength=n_bars)[:n_bars]
+    count = np.bincount(bar, minlength=n_bars)[:n_bars]
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _loudness_correlation(drums: Part, band: list[Part], bar_ticks: int, n_bars: int) -> float | None:
     """Correlation of the drums' and the band's mean velocity bar by bar: near 1 when the drums
     swell and fade with the band (a band plays its dynamics together); None when there are fewer
     than four bars where both sound, or one of them never changes."""
-    def per_bar(parts: list[Part]) -> np.ndarray:
-        if not parts:
-            return np.full(n_bars, np.nan)
-        bar = np.concatenate([p.start for p in parts]).astype(np.int64) // bar_ticks
-        vel = np.concatenate([p.velocity for p in parts]).astype(float)
-        total = np.bincount(bar, weights=vel, minlength=n_bars)[:n_bars]
-        count = np.bincount(bar, minlength=n_bars)[:n_bars]
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-    d, b = per_bar([drums]), per_bar([p for p in band if len(p)])
+    d, b = bar_loudness([drums], bar_ticks, n_bars), bar_loudness([p for p in band if len(p)], bar_ticks, n_bars)
     both = ~np.isnan(d) & ~np.isnan(b)
     if both.sum() < 4 or np.ptp(d[both]) == 0 or np.ptp(b[both]) == 0:
         return None
@@ -309,6 +315,8 @@ def summarize(figs: Sequence[SongFigures]) -> dict[str, float | None]:
         "songs with drums written by the model %": _pct(sum(f.model_drums for f in drum_songs), len(drum_songs)),
         "drums follow the band's loudness (per-bar correlation, median)": _median(
             [f.drums_follow_band for f in drum_songs if f.drums_follow_band is not None]),
+        "band's loudness range over a song (velocity, median)": _median(
+            [f.loudness_range for f in figs if f.loudness_range is not None]),
         "melody bar repetition %": _pct(sum(f.melody_repeats for f in figs), sum(f.melody_bars for f in figs)),
         "asked chords kept %": _pct(sum(f.asked_kept for f in figs), sum(f.asked_bars for f in figs)),
     }

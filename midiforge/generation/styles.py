@@ -76,6 +76,10 @@ class StyleOptions:
     density: str | None = setting(None, "How busy the melody (or the clip's part) is [default: medium].",
                                   choices=("sparse", "medium", "busy"))
     vary_repeats: bool = False  # songs: a repeated section comes back varied, not identical
+    dynamics: str = setting(
+        "phrases", "Songs: the band's loudness. 'phrases': four-bar phrases that hold, swell or fade (pp to ff), "
+        "as the training corpus plays them, the model choosing each velocity within them; 'free': the model's "
+        "velocities alone [harmonic].", choices=("phrases", "free"))
     pickup: int = setting(0, "Songs: the melody opens with an upbeat of this many beats (the meter's beats: "
                              "quarters in 4/4, eighths in 6/8) in a bar before the song [harmonic].")
     given: frozenset[str] = frozenset()  # the options the user typed (CLI names, e.g. "tempo"); the rest are defaults

@@ -51,6 +51,12 @@ def _choice(params: dict, name: str, check: Any) -> str | None:
     return check(value) if value else None
 
 
+def _check_dynamics(value: str) -> str:
+    if value not in ("phrases", "free"):
+        raise MidiforgeError(f"unknown dynamics '{value}' (use phrases or free)")
+    return value
+
+
 @dataclass
 class GenerateRequest:
     style: str
@@ -126,6 +132,7 @@ class Studio:
             sections=_choice(params, "sections", parse_form) if song else None,
             vary_repeats=bool(params.get("vary_repeats")) and song,
             pickup=_number(params, "pickup", int, 0) if song else 0,
+            dynamics=_choice(params, "dynamics", _check_dynamics) or "phrases",
         )
         options.check_pickup()
         options.time_signature()

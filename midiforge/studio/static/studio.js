@@ -35,7 +35,7 @@ function formParams() {
     drums: $("drums").checked, temperature: value("temperature"),
     velocity_temperature: value("velocity-temperature"), seed: value("seed"), n: value("n"),
     groove: value("groove"), density: value("density"), sections: value("sections"), pickup: value("pickup"),
-    vary_repeats: $("vary-repeats").checked,
+    vary_repeats: $("vary-repeats").checked, dynamics: value("dynamics"),
   };
 }
 

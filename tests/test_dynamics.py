@@ -1,0 +1,40 @@
+"""The phrase-dynamics walk shared by the band corpus and the song style."""
+
+from __future__ import annotations
+
+import random
+
+from midiforge.music.dynamics import DYNAMICS, band_velocity, bar_volumes, phrase_walk
+from plugins.harmonic import PHRASE_LOUDNESS_RANGE, dynamics_marks, phrase_ranges
+
+
+def test_the_walk_has_a_phrase_per_four_bars_and_moves_at_most_two_levels_a_phrase():
+    names = [n for n, _ in DYNAMICS]
+    for seed in range(50):
+        walk = phrase_walk(random.Random(seed), 13)
+        assert len(walk) == 4
+        assert len(bar_volumes(walk, 13)) == 13
+        for phrase in walk:
+            assert abs(names.index(phrase.end) - names.index(phrase.start)) <= 2
+        assert walk[-1].start == walk[-1].end  # a one-bar phrase cannot swell
+        assert walk == phrase_walk(random.Random(seed), 13)
+    starts = {phrase_walk(random.Random(seed), 8)[0].start for seed in range(50)}
+    assert starts == {"p", "mp", "mf", "f"}  # a song never opens at the extremes
+
+
+def test_ranges_follow_the_phrases_loudness():
+    walk = phrase_walk(random.Random(3), 16)
+    ranges = phrase_ranges(walk, 4, 8)
+    assert len(ranges) == 8
+    for (lo, hi), volume in zip(ranges, bar_volumes(walk, 16)[4:12], strict=True):
+        assert hi - lo == 2 * PHRASE_LOUDNESS_RANGE
+        assert abs((lo + hi) / 2 - band_velocity(volume)) <= 1
+    assert band_velocity(0.25) < band_velocity(1.1) < band_velocity(1.6)
+
+
+def test_marks_name_swells_fades_and_sections():
+    from midiforge.music.dynamics import Phrase
+
+    walk = [Phrase("p", "f"), Phrase("f", "f"), Phrase("ff", "mp")]
+    assert dynamics_marks(walk, ["A", "B", "C"], 4) == "A: p<f | B: f | C: ff>mp"
+    assert dynamics_marks(walk, ["A", "B"], 6) == "p<f f ff>mp"
