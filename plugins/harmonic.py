@@ -195,13 +195,13 @@ def motif_returns(section_bars: int, spans, start_bar: int) -> dict[int, int]:
 
 
 def song_dynamics(options: StyleOptions, n_songs: int, n_bars: int) -> list[list] | None:
-    """Each song's phrase dynamics (the corpus's walk, ``phrase_walk``) over the bars of its
-    distinct sections in order, so a repeated section comes back at its own loudness; None for
-    ``--dynamics free``."""
+    """Each song's phrase dynamics (the corpus's walk, ``phrase_walk``, its phrases starting
+    between ``p`` and ``f``) over the bars of its distinct sections in order, so a repeated section
+    comes back at its own loudness; None for ``--dynamics free``."""
     if options.dynamics == "free":
         return None
     seeded = options.seed is not None
-    return [phrase_walk(random.Random(f"dynamics:{options.seed}:{i}" if seeded else None), n_bars)
+    return [phrase_walk(random.Random(f"dynamics:{options.seed}:{i}" if seeded else None), n_bars, extremes_held=False)
             for i in range(n_songs)]
 
 

@@ -38,3 +38,12 @@ def test_marks_name_swells_fades_and_sections():
     walk = [Phrase("p", "f"), Phrase("f", "f"), Phrase("ff", "mp")]
     assert dynamics_marks(walk, ["A", "B", "C"], 4) == "A: p<f | B: f | C: ff>mp"
     assert dynamics_marks(walk, ["A", "B"], 6) == "p<f f ff>mp"
+
+
+def test_a_songs_walk_only_reaches_the_extremes_at_the_end_of_a_swell_or_fade():
+    corpus_settles = False
+    for seed in range(200):
+        song = phrase_walk(random.Random(seed), 40, extremes_held=False)
+        assert all(p.start not in ("pp", "ff") for p in song)
+        corpus_settles |= any(p.start in ("pp", "ff") for p in phrase_walk(random.Random(seed), 40))
+    assert corpus_settles  # the corpus's own walk can settle there, so the song's limit is doing something

@@ -30,18 +30,23 @@ class Phrase:
     end: str
 
 
-def phrase_walk(rng: random.Random, n_bars: int) -> list[Phrase]:
+def phrase_walk(rng: random.Random, n_bars: int, extremes_held: bool = True) -> list[Phrase]:
     """One phrase per four bars: a phrase holds its level (half the time), swells or fades by one
-    or two levels, and the next phrase starts where it ended or a level away (a subito change)."""
+    or two levels, and the next phrase starts where it ended or a level away (a subito change).
+
+    ``extremes_held=False`` starts every phrase between ``p`` and ``f``, so ``pp`` and ``ff`` are
+    only where a swell or a fade arrives: a song's walk cannot settle at an extreme, where the
+    velocities are pinned to the codec's few top or bottom levels for the rest of the song."""
     names = [v for v, _ in DYNAMICS]
     top = len(names) - 1
+    lowest, highest = (0, top) if extremes_held else (1, top - 1)
     level = rng.choice([1, 2, 3, 3, 4])
     phrases = []
     for k in range((n_bars + PHRASE_BARS - 1) // PHRASE_BARS):
         shape = rng.choices((0, 1, -1), weights=(5, 3, 2))[0] if phrase_length(k, n_bars) >= 2 else 0
         end = min(top, max(0, level + shape * rng.choice([1, 2])))
         phrases.append(Phrase(names[level], names[end]))
-        level = min(top, max(0, end + rng.choice([-1, 0, 0, 1])))
+        level = min(highest, max(lowest, end + rng.choice([-1, 0, 0, 1])))
     return phrases
 
 
