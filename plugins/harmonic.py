@@ -28,6 +28,7 @@ from midiforge.generation.styles import (
     allowed_pcs,
     announce_pieces,
     bar_rounds,
+    check_dynamics,
     chord_plan,
     chords_of,
     finish_score,
@@ -40,7 +41,7 @@ from midiforge.generation.styles import (
     split_bars,
     tonic_chord,
 )
-from midiforge.music.dynamics import DYNAMICS, PHRASE_BARS, band_velocity, bar_volumes, phrase_walk
+from midiforge.music.dynamics import band_velocity, bar_volumes, louder, phrase_walk
 from midiforge.music.keys import ALL_KEYS
 
 SONG_ROLES = ["melody", "chords", "bass"]
@@ -73,6 +74,7 @@ class HarmonicStyle:
         own_drums = wants_drums and drummer is None
         form = parse_form(options.sections)
         options.check_pickup()
+        check_dynamics(options.dynamics)
         total_bars = options.n_bars(self.default_seconds)
         section_bars = options.section_bars or max(1, round(total_bars / len(form)))
         keys, grooves = options.keys(options.n), options.grooves(options.n)
@@ -82,7 +84,7 @@ class HarmonicStyle:
         letters = list(dict.fromkeys(form))
         first_bar = {letter: form.index(letter) * section_bars for letter in letters}
         drum_sections: dict[str, list[list[int]]] = {}
-        phrases = song_dynamics(options, len(keys), len(letters) * section_bars) if engine.codec.learns_velocity else None
+        phrases = song_dynamics(options, len(keys), len(letters), section_bars) if engine.codec.learns_velocity else None
         loudness = None if phrases is None else {
             letter: [phrase_ranges(walk, k * section_bars, section_bars) for walk in phrases]
             for k, letter in enumerate(letters)}
@@ -137,8 +139,9 @@ class HarmonicStyle:
 
             sampling = _section_sampling(options, letter)
             live = None if own_drums or on_chunk is None else partial(hear, letter)
+            heard_at = None if loudness is None else partial(_bar_range, loudness[letter])
             jobs = [bar_rounds(engine, build, len(keys), section_bars, "full", sampling, previous, live,
-                               motif_returns(section_bars, spans, first_bar[letter]))]
+                               motif_returns(section_bars, spans, first_bar[letter]), heard_at)]
             if drums_due:  # the last section's drums, sampled in one batch with this section's band
                 jobs.append(_drum_rounds(engine, options, keys, grooves, sections[drums_due], drums_due))
             sections[letter], *drums = run_together(engine, jobs)
@@ -154,10 +157,11 @@ class HarmonicStyle:
             body = [t for letter in form for t in sections[letter][i]]
             progression = chords_of(body, engine)
             score = render(i, body, markers=progression)
+            song_ranges = None if loudness is None else [r for letter in form for r in loudness[letter][i]]
             if options.vary_repeats:
-                score = vary_repeats(engine, score, form, section_bars, options)
+                score = vary_repeats(engine, score, form, section_bars, options, song_ranges)
             if options.pickup:
-                score = with_pickup(engine, score, options, key)
+                score = with_pickup(engine, score, options, key, song_ranges[0] if song_ranges else None)
             meta = {
                 "style": self.name, "key": key.name, "groove": grooves[i], "tempo": options.tempo_bpm(), "form": form,
                 "bars": len(progression), "progression": progression,
@@ -194,39 +198,40 @@ def motif_returns(section_bars: int, spans, start_bar: int) -> dict[int, int]:
     return {target: 0}
 
 
-def song_dynamics(options: StyleOptions, n_songs: int, n_bars: int) -> list[list] | None:
+def song_dynamics(options: StyleOptions, n_songs: int, n_sections: int, section_bars: int) -> list[list] | None:
     """Each song's phrase dynamics (the corpus's walk, ``phrase_walk``, its phrases starting
-    between ``p`` and ``f``) over the bars of its distinct sections in order, so a repeated section
-    comes back at its own loudness; None for ``--dynamics free``."""
-    if options.dynamics == "free":
+    between ``p`` and ``f`` and afresh at every section) over its distinct sections in order, so a
+    repeated section comes back at its own loudness; None for ``--dynamics free``."""
+    if check_dynamics(options.dynamics) == "free":
         return None
     seeded = options.seed is not None
-    return [phrase_walk(random.Random(f"dynamics:{options.seed}:{i}" if seeded else None), n_bars, extremes_held=False)
+    return [phrase_walk(random.Random(f"dynamics:{options.seed}:{i}" if seeded else None), n_sections * section_bars,
+                        extremes_held=False, section_bars=section_bars)
             for i in range(n_songs)]
+
+
+def _bar_range(section: list[list[tuple[int, int]]], row: int, bar: int) -> tuple[int, int]:
+    """``bar_rounds``' loudness: bar ``bar`` of song ``row`` in a section's ranges."""
+    return section[row][bar]
 
 
 def phrase_ranges(walk: list, first_bar: int, n_bars: int) -> list[tuple[int, int]]:
     """The velocities the band may take in bars ``first_bar`` … of a walk: its phrase's loudness,
     plus or minus ``PHRASE_LOUDNESS_RANGE``."""
-    volumes = bar_volumes(walk, first_bar + n_bars)[first_bar:]
-    return [(round(band_velocity(v)) - PHRASE_LOUDNESS_RANGE, round(band_velocity(v)) + PHRASE_LOUDNESS_RANGE)
-            for v in volumes]
+    middles = [round(band_velocity(v)) for v in bar_volumes(walk, first_bar + n_bars)[first_bar:]]
+    return [(m - PHRASE_LOUDNESS_RANGE, m + PHRASE_LOUDNESS_RANGE) for m in middles]
 
 
 def dynamics_marks(walk: list, letters: list[str], section_bars: int) -> str:
     """The walk as a summary reads it, one mark per phrase, ``p<f`` for a swell and ``f>p`` for a
-    fade, each section apart when its phrases fit it: ``A: mp mp<f | B: f>p``."""
-    marks = [p.start if p.start == p.end else f"{p.start}{'<' if _louder(p.end, p.start) else '>'}{p.end}"
-             for p in walk]
-    if section_bars % PHRASE_BARS:  # phrases straddle sections
-        return " ".join(marks)
-    per = section_bars // PHRASE_BARS
-    return " | ".join(f"{x}: {' '.join(marks[k * per:(k + 1) * per])}" for k, x in enumerate(letters))
-
-
-def _louder(a: str, b: str) -> bool:
-    level = dict(DYNAMICS)
-    return level[a] > level[b]
+    fade, section by section: ``A: mp mp<f | B: f>p``."""
+    marks: list[list[str]] = [[] for _ in letters]
+    bar = 0
+    for p in walk:
+        mark = p.start if p.start == p.end else f"{p.start}{'<' if louder(p.end, p.start) else '>'}{p.end}"
+        marks[min(bar // section_bars, len(letters) - 1)].append(mark)
+        bar += p.bars
+    return " | ".join(f"{x}: {' '.join(m)}" for x, m in zip(letters, marks, strict=True))
 
 
 def _drum_rounds(engine: Engine, options: StyleOptions, keys, grooves, band: list[list[int]], letter: str
@@ -272,9 +277,11 @@ def _model_drums(engine: Engine, options: StyleOptions, key, groove: str, form: 
     return score.tracks[0] if len(score.tracks) else symusic.Track("Drums", is_drum=True)
 
 
-def vary_repeats(engine: Engine, score, form: str, section_bars: int, options: StyleOptions):
+def vary_repeats(engine: Engine, score, form: str, section_bars: int, options: StyleOptions,
+                 ranges: list[tuple[int, int]] | None = None):
     """``--vary-repeats``: every later occurrence of a section gets about a quarter of its melody
-    bars rewritten by the model (infilling, same chords), so a repeat is recognisably varied."""
+    bars rewritten by the model (infilling, same chords), so a repeat is recognisably varied;
+    ``ranges``: each song bar's velocities (the phrase dynamics), kept in the rewritten bars."""
     from midiforge.generation.infill import infill
 
     rng = random.Random(options.seed)
@@ -283,15 +290,18 @@ def vary_repeats(engine: Engine, score, form: str, section_bars: int, options: S
         if letter in seen:
             first = index * section_bars
             for bar in sorted(rng.sample(range(first, first + section_bars), max(1, section_bars // 4))):
-                score = infill(engine, score, (bar, bar + 1), "melody", options.sampling, keep_harmony=True).score
+                score = infill(engine, score, (bar, bar + 1), "melody", options.sampling, keep_harmony=True,
+                               velocity_ranges=[ranges[bar]] if ranges else None).score
         seen.add(letter)
     return score
 
 
-def with_pickup(engine: Engine, score: symusic.Score, options: StyleOptions, key) -> symusic.Score:
+def with_pickup(engine: Engine, score: symusic.Score, options: StyleOptions, key,
+                loudness: tuple[int, int] | None = None) -> symusic.Score:
     """``--pickup N``: the song moves one bar later and the model writes the melody's upbeat into
     the bar before it (infilling: it hears the song the upbeat leads into), its first note N beats
-    before bar 1, in key. The band comes in on bar 1, as after a sung upbeat."""
+    before bar 1, in key, at ``loudness`` (the first bar's velocity range) when given. The band comes
+    in on bar 1, as after a sung upbeat."""
     from midiforge.generation.infill import infill
 
     beats, unit = options.time_signature()
@@ -304,7 +314,7 @@ def with_pickup(engine: Engine, score: symusic.Score, options: StyleOptions, key
     lock = allowed_pcs(key, [s.chord for s in options.progression() or []]) if options.scale_lock else None
     first = (beats - options.pickup) * engine.steps_per_beat
     return infill(engine, moved, (0, 1), "melody", options.sampling,
-                  rules={"first_onset": first, "key_pcs": lock}).score
+                  rules={"first_onset": first, "key_pcs": lock}, velocity_ranges=[loudness] if loudness else None).score
 
 
 def _section_sampling(options: StyleOptions, letter: str):

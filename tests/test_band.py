@@ -10,6 +10,7 @@ import symusic
 
 from midiforge.data import band
 from midiforge.music.chords import Chord
+from midiforge.music.dynamics import DYNAMICS
 from midiforge.music.keys import parse_key
 
 TPQ = band.TPQ
@@ -113,10 +114,10 @@ def test_phrase_dynamics_walk_and_hairpins_step_a_bar():
     tune = band.Tune("t", _melody([[60] * 4] * 14), (4, 4), 14, parse_key("C major"), [[Chord(0, "maj")]] * 14)
     arr = band.plan_arrangement(tune)
     assert len(arr.phrases) == 4 and [arr.phrase_bars(k) for k in range(4)] == [4, 4, 4, 2]
-    names = [n for n, _ in band.DYNAMICS]
+    names = [n for n, _ in DYNAMICS]
     assert all(p.start in names and p.end in names for p in arr.phrases)
     arr.phrases = [band.Phrase("p", "f"), band.Phrase("f", "f"), band.Phrase("mf", "pp"), band.Phrase("pp", "p")]
-    volumes, level = arr.bar_volumes(), dict(band.DYNAMICS)
+    volumes, level = arr.bar_volumes(), dict(DYNAMICS)
     assert len(volumes) == 14
     assert volumes[:4] == pytest.approx([level["p"] + (level["f"] - level["p"]) * i / 3 for i in range(4)])
     assert volumes[4:8] == [level["f"]] * 4 and volumes[-2:] == [level["pp"], level["p"]]
@@ -145,3 +146,18 @@ def test_the_whole_band_follows_a_crescendo(tmp_path):
         bar = a["time"] // BAR
         soft, loud = a["velocity"][bar < 4].mean(), a["velocity"][bar >= 6].mean()
         assert loud > 1.8 * soft, (track.name, soft, loud)  # ff is about three times pp here
+
+
+def test_arrangements_are_pinned_so_a_rebuilt_corpus_is_the_same():
+    """The groove, tempo and phrase dynamics drawn for two tune names, as the corpus ``band-r2``
+    was rendered: a change to the draws must bump RENDER_VERSION, not slip in unnoticed."""
+    from types import SimpleNamespace
+
+    pinned = {
+        ("bwv10.7__0", 13, (4, 4)): ("Strut", 94, [("mf", "mp"), ("mp", "mp"), ("mp", "mp"), ("mp", "mp")]),
+        ("Oneill_1__1", 16, (6, 8)): ("Blues68", 90, [("mp", "mp"), ("mp", "f"), ("mf", "mf"), ("mf", "mf")]),
+    }
+    for (name, n_bars, meter), (groove, tempo, phrases) in pinned.items():
+        arr = band.plan_arrangement(SimpleNamespace(name=name, n_bars=n_bars, meter=meter), 0, frozenset({"pop"}))
+        assert (arr.groove, arr.tempo, [(p.start, p.end) for p in arr.phrases]) == (groove, tempo, phrases)
+        assert len(arr.bar_volumes()) == n_bars

@@ -325,3 +325,24 @@ def test_key_value_options_read_json_values_and_reject_a_missing_equals_sign():
     assert parsed == {"d_model": 256, "positional": "relative", "fused": True}
     with pytest.raises(MidiforgeError, match="--option wants KEY=VALUE, got 'opset'"):
         parse_key_values(("opset",), "--option")
+
+
+def test_the_summary_names_each_songs_dynamics_and_passes_the_choice_on(monkeypatch, tmp_path):
+    from midiforge.generation import GenerateResult
+    from midiforge.generation.pieces import Piece
+
+    seen = []
+
+    def fake_generate(style, options, **kwargs):
+        seen.append(options.dynamics)
+        meta = {"key": "C major", "tempo": 120, "dynamics": "A: mf mf<f | B: f>p"} if options.dynamics == "phrases" else {}
+        return GenerateResult([tmp_path / "songs" / "a.mid"], [Piece(None, "songs", "a", meta)], 0.1, "onnx", tmp_path)
+
+    monkeypatch.setattr("midiforge.generation.generate", fake_generate)
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["generate", "harmonic", "-o", str(tmp_path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "dynamics" in shown.output and "A: mf mf<f | B: f>p" in shown.output
+    free = runner.invoke(cli, ["generate", "harmonic", "-o", str(tmp_path), "--dynamics", "free"], env={"COLUMNS": "200"})
+    assert free.exit_code == 0 and "dynamics" not in free.output
+    assert seen == ["phrases", "free"]
+    assert runner.invoke(cli, ["generate", "harmonic", "--dynamics", "loud"]).exit_code != 0  # click names the choices

@@ -37,7 +37,15 @@ def test_marks_name_swells_fades_and_sections():
 
     walk = [Phrase("p", "f"), Phrase("f", "f"), Phrase("ff", "mp")]
     assert dynamics_marks(walk, ["A", "B", "C"], 4) == "A: p<f | B: f | C: ff>mp"
-    assert dynamics_marks(walk, ["A", "B"], 6) == "p<f f ff>mp"
+    sections = [Phrase("p", "f"), Phrase("f", "f", 2), Phrase("ff", "mp"), Phrase("mp", "mp", 2)]
+    assert dynamics_marks(sections, ["A", "B"], 6) == "A: p<f f | B: ff>mp mp"
+
+
+def test_phrases_start_afresh_at_every_section():
+    walk = phrase_walk(random.Random(5), 30, extremes_held=False, section_bars=10)
+    assert [p.bars for p in walk] == [4, 4, 2] * 3
+    assert len(bar_volumes(walk, 30)) == 30
+    assert [p.bars for p in phrase_walk(random.Random(5), 10)] == [4, 4, 2]  # one section: the corpus's phrases
 
 
 def test_a_songs_walk_only_reaches_the_extremes_at_the_end_of_a_swell_or_fade():

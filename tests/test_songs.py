@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import symusic
 
+from midiforge.errors import MidiforgeError
 from midiforge.evaluation.judge import judge_score
 from midiforge.generation import SamplingConfig, StyleOptions, generate
 from midiforge.music.chords import parse_chord
@@ -83,30 +84,55 @@ def test_drums_are_written_by_the_model_at_the_bands_loudness(engine, tmp_path):
         assert checked > 0
 
 
+def _band_within(score, ranges: list[tuple[int, int]]) -> list[int]:
+    """Checks every band note against its bar's range; the distinct velocities of each part's bars."""
+    bar = score.ticks_per_quarter * 4 * score.time_signatures[0].numerator // score.time_signatures[0].denominator
+    levels = []
+    for track in (t for t in score.tracks if not t.is_drum):
+        for b, (lo, hi) in enumerate(ranges):
+            heard = {n.velocity for n in track.notes if n.time // bar == b}
+            assert all(lo <= v <= hi for v in heard), (track.name, b, heard, (lo, hi))
+            levels.append(len(heard))
+    return levels
+
+
 def test_the_band_plays_the_phrase_dynamics_and_the_model_picks_each_velocity(engine, tmp_path):
-    """Default songs: every band note lies in its phrase's range, the walk follows the seed and the
-    summary names it; within a phrase the model still places the accents (many levels a bar)."""
+    """Default songs: every band note lies in its phrase's range, the restated motif bar (bar 4 of
+    an 8-bar section, another phrase) included; the walk follows the seed and the summary names it;
+    within a phrase the model still places the accents (several levels a bar)."""
     from plugins.harmonic import phrase_ranges, song_dynamics
 
-    options = StyleOptions(n=2, bars=8, sections="AB", sampling=SamplingConfig(seed=11))
-    walks = song_dynamics(options, 2, 8)
-    assert walks == song_dynamics(options, 2, 8)  # the seed decides the dynamics
-    pieces = _songs(engine, tmp_path)
+    options = StyleOptions(n=2, bars=16, sections="AB", sampling=SamplingConfig(seed=11))
+    walks = song_dynamics(options, 2, 2, 8)
+    assert walks == song_dynamics(options, 2, 2, 8)  # the seed decides the dynamics
     levels_a_bar = []
-    for piece, walk in zip(pieces, walks, strict=True):
+    for piece, walk in zip(_songs(engine, tmp_path, bars=16), walks, strict=True):
         assert piece.meta["dynamics"].startswith("A: ") and " | B: " in piece.meta["dynamics"]
-        ranges = phrase_ranges(walk, 0, 8)
-        bar = piece.score.ticks_per_quarter * 4
-        for track in (t for t in piece.score.tracks if not t.is_drum):
-            for b in range(8):
-                heard = {n.velocity for n in track.notes if n.time // bar == b}
-                lo, hi = ranges[b]
-                assert all(lo <= v <= hi for v in heard), (track.name, b, heard, ranges[b])
-                levels_a_bar.append(len(heard))
+        levels_a_bar += _band_within(piece.score, phrase_ranges(walk, 0, 16))
     assert max(levels_a_bar) >= 3
 
     free = _songs(engine, tmp_path / "free", dynamics="free")
     assert all("dynamics" not in p.meta for p in free)
+    with pytest.raises(MidiforgeError, match="unknown dynamics 'loud'"):
+        _songs(engine, tmp_path / "bad", dynamics="loud")
+
+
+def test_varied_repeats_and_the_pickup_keep_the_phrase_dynamics(engine, tmp_path, monkeypatch):
+    """The bars the model rewrites after sampling (a varied repeat, the upbeat) keep their bars'
+    ranges too (narrowed here to a level or two, so that a bar written without them would stray);
+    6-bar sections have phrases of 4 and 2 bars, each section starting afresh."""
+    import midiforge.plugins.harmonic as harmonic  # the module the registered style runs in
+
+    monkeypatch.setattr(harmonic, "PHRASE_LOUDNESS_RANGE", 4)
+    phrase_ranges, song_dynamics = harmonic.phrase_ranges, harmonic.song_dynamics
+
+    options = StyleOptions(n=1, bars=12, sections="AA", vary_repeats=True, pickup=1, sampling=SamplingConfig(seed=3))
+    piece = _songs(engine, tmp_path, n=1, bars=12, sections="AA", vary_repeats=True, pickup=1,
+                   sampling=SamplingConfig(seed=3))[0]
+    walk = song_dynamics(options, 1, 1, 6)[0]
+    assert [p.bars for p in walk] == [4, 2]
+    section = phrase_ranges(walk, 0, 6)
+    _band_within(piece.score, [section[0]] + section + section)  # the upbeat's bar at bar 1's loudness
 
 
 def test_groove_is_asked_for_and_reported(engine, tmp_path):

@@ -40,11 +40,11 @@ from midiforge import atomic
 from midiforge.errors import MidiforgeError
 from midiforge.music.chords import SYMBOL_ROOTS, Chord, recognize_chord
 from midiforge.music.dynamics import (
-    DYNAMICS,
     TRACK_SHARE,
     Phrase,
     band_velocity,
     bar_volumes,
+    louder,
     phrase_length,
     phrase_walk,
 )
@@ -311,7 +311,7 @@ def phrase_commands(phrase: Phrase, bars: int) -> list[str]:
     """The ``mma`` lines that start a phrase: its volume, then a hairpin over its bars."""
     lines = [f"Volume {phrase.start}"]
     if phrase.end != phrase.start:
-        rising = dict(DYNAMICS)[phrase.end] > dict(DYNAMICS)[phrase.start]
+        rising = louder(phrase.end, phrase.start)
         lines.append(f"{'Cresc' if rising else 'Decresc'} {phrase.end} {bars}")
     return lines
 

@@ -60,18 +60,21 @@ def load_song(path: str | Path):
 
 
 def infill(engine, score, gap: tuple[int, int], target: str = "full", sampling: SamplingConfig | None = None,
-           keep_harmony: bool = False, rules: dict[str, Any] | None = None) -> InfillResult:
+           keep_harmony: bool = False, rules: dict[str, Any] | None = None,
+           velocity_ranges: list[tuple[int, int] | None] | None = None) -> InfillResult:
     """Regenerate bars ``gap`` of ``target`` (a role, or ``full`` for every track) in ``score``.
 
     ``keep_harmony``: the chord and bass parts keep each bar's original chord (as with ``--chords``).
     ``rules``: further :class:`Request` fields for the gap (a key lock, where its first note starts).
+    ``velocity_ranges``: the velocities each gap bar may take (a song's phrase dynamics).
     """
-    return infill_many(engine, score, [gap], target, sampling, keep_harmony, rules)[0]
+    return infill_many(engine, score, [gap], target, sampling, keep_harmony, rules, velocity_ranges)[0]
 
 
 def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full",
                 sampling: SamplingConfig | None = None, keep_harmony: bool = False,
-                rules: dict[str, Any] | None = None) -> list[InfillResult]:
+                rules: dict[str, Any] | None = None,
+                velocity_ranges: list[tuple[int, int] | None] | None = None) -> list[InfillResult]:
     """Fill several gaps of the same piece in one batch (each result changes one gap only)."""
     from midiforge.data.roles import find_roles
 
@@ -92,6 +95,8 @@ def infill_many(engine, score, gaps: list[tuple[int, int]], target: str = "full"
         raise MidiforgeError(f"the piece has no {target} track to regenerate")
     reqs = [replace(_request(engine, score, roles, ids, bars, gap, target, keep_harmony), **(rules or {}))
             for gap in gaps]
+    if velocity_ranges:
+        reqs = [replace(r, chords=replace(r.chords, velocity_ranges=list(velocity_ranges))) for r in reqs]
     answers = engine.run(reqs, sampling or SamplingConfig())
     results = []
     for gap, answer in zip(gaps, answers, strict=True):

@@ -61,8 +61,9 @@ class ChordPlan:
     #: Where a span asks nothing (pitch_classes None), the following parts play the chord the
     #: model itself wrote for the bar: the chord track, the bass and the bar's marker agree.
     follow_model: bool = False
-    #: Per bar, the velocities the generated notes may take (lowest, highest), or None: a part
-    #: that plays at another part's loudness (the drums under the band) without being told its notes.
+    #: Per bar, the velocities the generated notes may take (lowest, highest), or None: a song's
+    #: phrase dynamics, or a part that plays at another part's loudness (the drums under the band)
+    #: without being told its notes.
     velocity_ranges: list[tuple[int, int] | None] = field(default_factory=list)
 
 

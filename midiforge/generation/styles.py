@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from midiforge.data.vocab import ROLE_PROGRAMS
 from midiforge.errors import MidiforgeError
 from midiforge.generation.engine import Engine
@@ -48,6 +50,16 @@ class BarListener(Protocol):
         """Bars ``first_bar, first_bar + 1, ...`` of piece ``row`` (tokens, each from its Bar token)."""
 
 
+#: ``--dynamics``: the song's phrase walk bounds the band's velocities, or the model's alone.
+DYNAMICS_CHOICES = ("phrases", "free")
+
+
+def check_dynamics(value: str) -> str:
+    if value not in DYNAMICS_CHOICES:
+        raise MidiforgeError(f"unknown dynamics '{value}' (use {' or '.join(DYNAMICS_CHOICES)})")
+    return value
+
+
 @dataclass
 class StyleOptions:
     """Everything a user can ask of a style (the CLI's common options)."""
@@ -79,7 +91,7 @@ class StyleOptions:
     dynamics: str = setting(
         "phrases", "Songs: the band's loudness. 'phrases': four-bar phrases that hold, swell or fade (pp to ff), "
         "as the training corpus plays them, the model choosing each velocity within them; 'free': the model's "
-        "velocities alone [harmonic].", choices=("phrases", "free"))
+        "velocities alone [harmonic].", choices=DYNAMICS_CHOICES)
     pickup: int = setting(0, "Songs: the melody opens with an upbeat of this many beats (the meter's beats: "
                              "quarters in 4/4, eighths in 6/8) in a bar before the song [harmonic].")
     given: frozenset[str] = frozenset()  # the options the user typed (CLI names, e.g. "tempo"); the rest are defaults
@@ -336,6 +348,28 @@ def run_bars(engine: Engine, build, n_rows: int, total_bars: int, role: str, sam
     return run_together(engine, [job])[0]
 
 
+def at_loudness(engine: Engine, bar: list[int], source: tuple[int, int] | None,
+                target: tuple[int, int] | None) -> list[int]:
+    """A bar restated where the phrase's loudness differs: each velocity moves by the difference
+    of the two ranges' middles and stays inside ``target``, at the nearest level the codec has
+    (its accents kept, as far as the range allows)."""
+    if source is None or target is None or source == target:
+        return bar
+    g = engine.grammar
+    ids = np.nonzero(g.is_velocity)[0]
+    levels = g.velocity_value[ids]
+    inside = (levels >= target[0]) & (levels <= target[1])
+    ids, levels = (ids[inside], levels[inside]) if inside.any() else (ids, levels)
+    shift = (sum(target) - sum(source)) / 2
+    out = []
+    for t in bar:
+        if g.is_velocity[t]:
+            wanted = min(target[1], max(target[0], float(g.velocity_value[t]) + shift))
+            t = int(ids[np.abs(levels - wanted).argmin()])
+        out.append(t)
+    return out
+
+
 def run_together(engine: Engine, jobs: list[BarRounds]) -> list[list[list[int]]]:
     """Drive several bar jobs round by round, every round's requests sampled as one batch (e.g. a
     section's drums beside the next section's band); a round uses the first live job's sampling."""
@@ -362,9 +396,13 @@ def run_together(engine: Engine, jobs: list[BarRounds]) -> list[list[list[int]]]
     return out  # type: ignore[return-value]
 
 
+#: A bar's velocity range in row ``row`` (None: no bounds): ``loudness(row, bar)``.
+Loudness = Callable[[int, int], "tuple[int, int] | None"]
+
+
 def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, sampling: SamplingConfig,
                first_context: list[list[int]] | None = None, on_chunk: ChunkCallback | None = None,
-               echoes: dict[int, int] | None = None) -> BarRounds:
+               echoes: dict[int, int] | None = None, loudness: Loudness | None = None) -> BarRounds:
     """Generate ``total_bars`` bars for ``n_rows`` pieces in chunks that fit the trained window.
 
     ``build(row, context, start_bar, n_bars) -> Request``; each chunk's context is the end of what
@@ -375,7 +413,8 @@ def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, s
 
     ``echoes`` ``{bar: earlier bar}``: that bar restates the earlier one as the model wrote it (a
     motif returning within a section, as in a period's second phrase); the model hears it as
-    context and goes on from it.
+    context and goes on from it. With ``loudness`` it returns at its own bar's loudness
+    (:func:`at_loudness`).
     """
     per_bar = TOKENS_PER_BAR[role]
     window = window_tokens(engine)
@@ -387,6 +426,8 @@ def bar_rounds(engine: Engine, build, n_rows: int, total_bars: int, role: str, s
     def restate(i: int) -> None:
         while have[i] in echoes:
             bar = split_bars(done[i], engine)[echoes[have[i]]]
+            if loudness is not None:
+                bar = at_loudness(engine, bar, loudness(i, echoes[have[i]]), loudness(i, have[i]))
             done[i].extend(bar)
             if on_chunk is not None:
                 on_chunk(i, have[i], [bar])

@@ -51,12 +51,6 @@ def _choice(params: dict, name: str, check: Any) -> str | None:
     return check(value) if value else None
 
 
-def _check_dynamics(value: str) -> str:
-    if value not in ("phrases", "free"):
-        raise MidiforgeError(f"unknown dynamics '{value}' (use phrases or free)")
-    return value
-
-
 @dataclass
 class GenerateRequest:
     style: str
@@ -108,7 +102,7 @@ class Studio:
     # ------------------------------------------------------------------ checking
     def check_generate(self, params: dict) -> GenerateRequest:
         from midiforge.data.vocab import check_density, check_groove
-        from midiforge.generation.styles import parse_form
+        from midiforge.generation.styles import check_dynamics, parse_form
         from midiforge.music.keys import parse_key
 
         style = str(params.get("style") or "harmonic")
@@ -132,7 +126,7 @@ class Studio:
             sections=_choice(params, "sections", parse_form) if song else None,
             vary_repeats=bool(params.get("vary_repeats")) and song,
             pickup=_number(params, "pickup", int, 0) if song else 0,
-            dynamics=_choice(params, "dynamics", _check_dynamics) or "phrases",
+            dynamics=_choice(params, "dynamics", check_dynamics) or "phrases",
         )
         options.check_pickup()
         options.time_signature()

@@ -25,16 +25,18 @@ def file_events(path) -> tuple[list[tuple[float, str, int, int, int]], dict[int,
 def canonical(events):
     """Order events the same way in both lists (ties at one instant have no musical order).
 
-    Events less than a millisecond apart count as one instant: a live clock adds up float seconds
-    and a file's times are exact, so rounding each time on its own could split an instant on a
-    rounding boundary and order its note-off after another note's note-on in one list only."""
+    Events less than 0.1 ms apart (far below a tick, far above a float clock's drift) count as one
+    instant: a live clock adds up float seconds and a file's times are exact, so rounding each time
+    on its own could split an instant on a rounding boundary and order its note-off after another
+    note's note-on in one list only."""
     rows = sorted((t, kind, ch, pitch, vel if kind == "note_on" else 0) for t, kind, ch, pitch, vel in events)
-    instants, start = [], None
+    instants, start, number = [], None, -1
     for row in rows:
-        if start is None or row[0] - start > 0.001:
-            start = row[0]
-        instants.append((round(start, 3), *row[1:]))
-    return sorted(instants, key=lambda r: (r[0], r[1] == "note_on", r[2], r[3]))
+        if start is None or row[0] - start > 1e-4:
+            start, number = row[0], number + 1
+        instants.append((number, start, *row[1:]))
+    instants.sort(key=lambda r: (r[0], r[2] == "note_on", r[3], r[4]))
+    return [row[1:] for row in instants]
 
 
 def assert_same_events(expected, played) -> None:
