@@ -122,6 +122,7 @@ def test_studio_in_headless_chromium(studio_url, browser):
     _wait(d, lambda d: d.find_element(By.ID, "song").is_displayed() and d.find_elements(By.CSS_SELECTOR, ".bar-label"),
           what="the generated song")
     assert not d.find_element(By.ID, "error").is_displayed()
+    assert "dynamics A:" in d.find_element(By.ID, "changes").text  # the phrase walk the song plays (the default)
 
     # 3. piano rolls, bar numbers and chord names
     bars = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".bar-label")]

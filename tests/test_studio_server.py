@@ -123,7 +123,7 @@ def test_song_controls_reach_the_song(client):
     assert job["status"] == "done", job
     meta = client.get(f"/api/results/{job['results'][0]}").json()["meta"]
     assert (meta["groove"], meta["form"], meta["pickup"]) == ("waltz", "AB", 1)
-    assert "dynamics" not in meta  # free: the model's velocities alone, no phrase walk
+    assert "dynamics" not in meta and meta["settings"]["dynamics"] == "free"  # the model's velocities alone
     assert meta["settings"]["velocity_temperature"] == 1.3
     score = _score(client, job["results"][0])
     assert min(n.time for t in score.tracks for n in t.notes) == 2 * score.ticks_per_quarter  # the upbeat

@@ -224,5 +224,5 @@ def _settings(request: GenerateRequest) -> dict:
     o = request.options
     return {"style": request.style, "key": o.key, "chords": o.chords, "tempo": o.tempo, "meter": o.meter,
             "bars": o.bars, "seconds": o.seconds, "drums": o.drums, "temperature": o.sampling.temperature,
-            "velocity_temperature": o.sampling.velocity_temperature,
+            "velocity_temperature": o.sampling.velocity_temperature, "dynamics": o.dynamics,
             "seed": o.sampling.seed, "n": o.n}

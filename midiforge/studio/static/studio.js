@@ -152,7 +152,8 @@ function render() {
   $("title").textContent = r.title || r.id;
   const changed = view.tracks.reduce((n, t) => n + t.notes.filter((x) => x[4]).length, 0);
   $("changes").textContent = r.parent
-    ? `${changed} notes changed; everything else is as in ${r.parent}` : `${view.meter}, ${view.tempo} bpm`;
+    ? `${changed} notes changed; everything else is as in ${r.parent}`
+    : `${view.meter}, ${view.tempo} bpm` + (r.meta && r.meta.dynamics ? ` · dynamics ${r.meta.dynamics}` : "");
   const midi = $("download-midi");
   midi.href = r.midi;
   $("download-zip").href = r.zip;
