@@ -87,9 +87,11 @@ def test_harmonic_songs_have_three_named_tracks_one_key_and_asked_length(engine,
         seconds = 16 * 4 * 60 / 120  # 16 bars of 4/4 at 120 bpm
         assert pm.get_end_time() <= seconds + 1e-6
         assert pm.get_end_time() >= seconds * 0.75
-        all_notes = [n for notes in tracks.values() for n in notes]
-        key = estimate_key([n.pitch for n in all_notes], [n.duration for n in all_notes])
-        assert key in (parse_key("D major"), parse_key("B minor")), key.name
+        # one key: every note in D major's scale (a song that never plays G reads as A major to a
+        # key profile, so the scale itself is checked), and the file says D major
+        d_major = set(parse_key("D major").scale_pcs)
+        assert {n.pitch % 12 for notes in tracks.values() for n in notes} <= d_major
+        assert [k.key_number for k in pm.key_signature_changes] == [2]  # pretty_midi: 2 is D major
 
 
 def test_song_form_repeats_the_chorus(engine, tmp_path):
