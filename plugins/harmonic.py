@@ -201,8 +201,9 @@ def motif_returns(section_bars: int, spans, start_bar: int) -> dict[int, int]:
 def song_dynamics(options: StyleOptions, n_songs: int, n_sections: int, section_bars: int) -> list[list] | None:
     """Each song's phrase dynamics (the corpus's walk, ``phrase_walk``, its phrases starting
     between ``p`` and ``f`` and afresh at every section) over its distinct sections in order, so a
-    repeated section comes back at its own loudness; None for ``--dynamics free``."""
-    if check_dynamics(options.dynamics) == "free":
+    repeated section comes back at its own loudness; None for ``--dynamics free`` (checked by the
+    style before)."""
+    if options.dynamics == "free":
         return None
     seeded = options.seed is not None
     return [phrase_walk(random.Random(f"dynamics:{options.seed}:{i}" if seeded else None), n_sections * section_bars,
