@@ -54,7 +54,9 @@ def print_summary(summary: PrepareSummary) -> None:
 @click.command("prepare")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option(
-    "--corpus", help="Corpus name instead of PATH: bach-chorales, folk, palestrina, user (with --path)."
+    "--corpus",
+    help="Corpus name instead of PATH: band (the default model's), bach-chorales, folk, palestrina, user (with "
+    "--path); nottingham, pop909, lmd-clean, maestro are downloaded first. `midiforge plugins` lists all.",
 )
 @click.option(
     "--path", "corpus_path", type=click.Path(path_type=Path), help="Folder of MIDI files for --corpus user."
