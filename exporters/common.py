@@ -61,9 +61,13 @@ def conditioning(codec: Any) -> dict:
     from midiforge.generation.grammar import next_rules
 
     types = {str(t) for t in codec.type_of}
+    grooves = "Groove" in types  # codecs made before groove and density tokens start with four controls
+    prefix = "BOS Role_<role> Key_<tonic>_<major|minor> Tempo_<band> Meter_<n>_<d>"
+    note = "Position Program Pitch Velocity Duration" if "Velocity" in types else "Position Program Pitch Duration"
     return {
-        "prompt": "BOS Role_<role> Key_<tonic>_<major|minor> Tempo_<band> Meter_<n>_<d>, then per bar: "
-                  "Bar Chord_<chord> TimeSig_<n>/<d> and the notes (Position Program Pitch Duration ...)",
+        "prompt": f"{prefix}{' Groove_<groove> Density_<density>' if grooves else ''}, then per bar: "
+                  f"Bar Chord_<chord> TimeSig_<n>/<d> and the notes ({note} ...)",
+        **({"grooves": list(vocab.GROOVES), "densities": list(vocab.DENSITIES)} if grooves else {}),
         "roles": list(vocab.ROLES),
         "role_programs": dict(vocab.ROLE_PROGRAMS),  # GM program per role; -1 = drums (channel 10)
         "tempo_bands": [{"name": name, "min_bpm": low, "decode_bpm": bpm} for name, low, bpm in vocab.TEMPO_BANDS],

@@ -6,7 +6,8 @@ Variants (``variants=stateful,stateless``, both by default):
   CoreML states (``ct.StateType``, fp16), so each token costs one position with no cache copies.
   Written to ``OUT``.
 * ``stateless`` (iOS 17 / macOS 14): transformer = whole sequence in, logits out; LSTM = token and
-  ``h``/``c`` in, logits and new ``h``/``c`` out. Written to ``OUT-stateless.mlpackage``.
+  ``h``/``c`` in, logits and new ``h``/``c`` out. Written to ``OUT-stateless.mlpackage`` beside the
+  stateful one, or to ``OUT`` when it is the only variant asked for.
 
 fp16 by default; ``compress=int8|palettize6|palettize4`` shrinks the weights, and the report shows
 the resulting size and logit error. Every written package is reloaded and checked against PyTorch:
