@@ -119,6 +119,7 @@ class HarmonicStyle:
                     hear(letter, i, 0, split_bars(sections[letter][i], engine))
 
         previous: list[list[int]] | None = None
+        periods = themes(form)
         drums_due: str | None = None  # the section whose drums are still to write
         for letter in letters:
             def build(i, context, start, n, letter=letter):
@@ -140,8 +141,9 @@ class HarmonicStyle:
             sampling = _section_sampling(options, letter)
             live = None if own_drums or on_chunk is None else partial(hear, letter)
             heard_at = None if loudness is None else partial(_bar_range, loudness[letter])
+            echoes = motif_returns(section_bars, spans, first_bar[letter]) if letter in periods else {}
             jobs = [bar_rounds(engine, build, len(keys), section_bars, "full", sampling, previous, live,
-                               motif_returns(section_bars, spans, first_bar[letter]), heard_at)]
+                               echoes, heard_at)]
             if drums_due:  # the last section's drums, sampled in one batch with this section's band
                 jobs.append(_drum_rounds(engine, options, keys, grooves, sections[drums_due], drums_due))
             sections[letter], *drums = run_together(engine, jobs)
@@ -176,6 +178,15 @@ class HarmonicStyle:
             stem = piece_stem(f"song_{form}", key.token, options.tempo_bpm(), options.seed, i)
             pieces.append(Piece(score, self.folder, stem, meta))
         return pieces
+
+
+def themes(form: str) -> set[str]:
+    """The sections whose second phrase restates their first (``motif_returns``): those the song
+    comes back to, or every one of a form that comes back to none. A section heard once among
+    returning ones is the contrast (the B of AABA, a bridge) and is written through: a restated bar
+    in every section made one melody bar in eight a repeat, above the 7% of real folk tunes."""
+    returning = {x for x in form if form.count(x) > 1}
+    return returning or set(form)
 
 
 def motif_returns(section_bars: int, spans, start_bar: int) -> dict[int, int]:

@@ -169,6 +169,13 @@ def test_motif_returns_only_where_the_asked_chords_repeat():
     assert motif_returns(8, parse_progression("C | G | Am | F:2 G:2"), 8) == {4: 0}
 
 
+def test_a_section_heard_once_among_returning_ones_is_written_through():
+    from midiforge.plugins.harmonic import themes
+
+    assert themes("AABA") == {"A"} and themes("ABA") == {"A"}  # the bridge contrasts
+    assert themes("AABAB") == {"A", "B"} and themes("AB") == {"A", "B"} and themes("A") == {"A"}
+
+
 def test_a_pickup_is_the_models_upbeat_in_a_bar_before_the_song(engine, tmp_path):
     plain = _songs(engine, tmp_path / "plain", meter="3/4", key="D major")
     upbeat = _songs(engine, tmp_path / "pickup", meter="3/4", key="D major", pickup=1)
