@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -258,3 +259,28 @@ def test_ragged_prompts_prefill_at_once_and_finished_rows_hold_still(tiny_checkp
         for row in (0, 2) if t >= 2 else range(3):
             np.testing.assert_allclose(logits[row], want[row][t + 1], atol=1e-5)
     assert state.lengths.tolist() == [5 + 4, 23 + 2, 12 + 4]
+
+
+def test_threads_spin_only_while_other_programs_leave_a_core_free(monkeypatch):
+    """The decision reads the CPU now (``/proc/stat``), not the 1-minute load average, which still
+    counts this program's previous run; without ``/proc/stat`` the load average decides."""
+    from midiforge.generation import onnx_backend
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 1.9, 1.9))  # the last run's own threads
+    monkeypatch.setattr(onnx_backend, "busy_cores", lambda window_s: 0.2)
+    assert onnx_backend.spare_cpu()
+    monkeypatch.setattr(onnx_backend, "busy_cores", lambda window_s: 1.0)  # a training run on one core
+    assert not onnx_backend.spare_cpu()
+    monkeypatch.setattr(onnx_backend, "busy_cores", lambda window_s: None)
+    assert not onnx_backend.spare_cpu()
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+    assert onnx_backend.spare_cpu()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux's /proc/stat")
+def test_busy_cores_reads_the_cpu_now():
+    from midiforge.generation.onnx_backend import busy_cores
+
+    busy = busy_cores(0.05)
+    assert busy is not None and 0.0 <= busy <= (os.cpu_count() or 1)
