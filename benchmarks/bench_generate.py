@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import os
 
-# torch's OpenMP workers sleep when idle, as onnxruntime's do (session_options): on a shared
+# torch's OpenMP workers sleep when idle, as onnxruntime's do on a busy machine (session_options): on a shared
 # machine spinning workers slow every runtime down, and the ratios would measure that instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -267,10 +268,10 @@ def main() -> None:
         start_s = first_token_seconds(onnx_path, tmp / "first", env)
         seeds = [int(x) for x in args.song_seeds.split(",")]
         songs = [songs_in_process(onnx_path, tmp / f"songs-{seed}", env, seed) for seed in seeds]
-        seconds = sorted(s for s, _ in songs)
+        seconds = [s for s, _ in songs]
         print(f"process start to first token:                  {start_s:.2f} s   (target <= 1 s)")
-        print(f"generate harmonic --n-songs 10 (fresh process): median {seconds[len(seconds) // 2]:.2f} s, "
-              f"slowest {seconds[-1]:.2f} s over seeds {args.song_seeds} "
+        print(f"generate harmonic --n-songs 10 (fresh process): median {statistics.median(seconds):.2f} s, "
+              f"slowest {max(seconds):.2f} s over seeds {args.song_seeds} "
               f"({', '.join(f'{s:.2f}' for s, _ in songs)}), peak RSS {max(m for _, m in songs):.0f} MB   "
               f"(targets <= 10 s, <= 500 MB)")
 

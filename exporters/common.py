@@ -58,16 +58,23 @@ def without_paths(value: Any) -> Any:
 def conditioning(codec: Any) -> dict:
     """How to build a prompt and read the tokens, for runtimes without midiforge (docs/export.md)."""
     from midiforge.data import vocab
-    from midiforge.generation.grammar import next_rules
+    from midiforge.generation.grammar import next_rules, token_types
 
-    types = {str(t) for t in codec.type_of}
-    grooves = "Groove" in types  # codecs made before groove and density tokens start with four controls
+    token_type = token_types(codec)
+    types = set(token_type)
+    grooves = bool(getattr(codec, "has_grooves", False))  # older codecs: a prompt of four controls
     prefix = "BOS Role_<role> Key_<tonic>_<major|minor> Tempo_<band> Meter_<n>_<d>"
     note = "Position Program Pitch Velocity Duration" if "Velocity" in types else "Position Program Pitch Duration"
+    names = [codec.token(i) for i in range(codec.vocab_size)]
+
+    def values(kind: str) -> list[str]:  # what the vocabulary itself holds, in its order
+        return [t.split("_", 1)[1] for t in names if t.startswith(f"{kind}_")]
+
     return {
         "prompt": f"{prefix}{' Groove_<groove> Density_<density>' if grooves else ''}, then per bar: "
                   f"Bar Chord_<chord> TimeSig_<n>/<d> and the notes ({note} ...)",
-        **({"grooves": list(vocab.GROOVES), "densities": list(vocab.DENSITIES)} if grooves else {}),
+        **({"grooves": values("Groove"), "densities": values("Density")} if grooves else {}),
+        "types": token_type,  # the grammar type of every token id (EOS apart from PAD and BOS)
         "roles": list(vocab.ROLES),
         "role_programs": dict(vocab.ROLE_PROGRAMS),  # GM program per role; -1 = drums (channel 10)
         "tempo_bands": [{"name": name, "min_bpm": low, "decode_bpm": bpm} for name, low, bpm in vocab.TEMPO_BANDS],

@@ -19,11 +19,6 @@ from midiforge.exporting.api import export_model
 CLIENT = Path(__file__).parents[1] / "examples" / "onnx-client"
 
 
-def token_type(token: str) -> str:
-    kind = token.split("_", 1)[0]
-    return "Special" if kind in ("PAD", "BOS", "EOS") else kind
-
-
 @pytest.fixture(scope="module", params=["fused", "plain"])
 def exported(request, tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param) / "model.onnx"
@@ -32,28 +27,32 @@ def exported(request, tiny_checkpoint, tmp_path_factory):
 
 
 def check_greedy(tokens: list[str], model: Path, checkpoint: Path) -> None:
-    """Every client token is the grammar-allowed argmax of the PyTorch model's logits, read over
-    the whole sequence at once (no cache): the client's cache handling is what is checked."""
+    """Every client token is the grammar-allowed argmax (EOS left out: the random model would end
+    at once) of the PyTorch model's logits, read over the whole sequence at once (no cache): the
+    client's cache handling is what is checked."""
+    from midiforge.generation.grammar import Grammar
     from midiforge.models.checkpoint import load_checkpoint
 
+    loaded = load_checkpoint(checkpoint)
+    grammar = Grammar.from_codec(loaded.codec)  # midiforge's own masks, not the client's reading of the contract
     meta = json.loads(model.with_suffix(".json").read_text())
     ids = {t: i for i, t in enumerate(meta["vocab"])}
-    types = np.array([token_type(t) for t in meta["vocab"]])
     prompt = ["BOS_None", "Role_full", "Key_C_major", "Tempo_mid", "Meter_4_4", "Groove_none", "Density_medium"]
     seq = [ids[t] for t in prompt + tokens]
     with torch.no_grad():
-        logits = load_checkpoint(checkpoint).model.eval()(torch.tensor([seq])).numpy()[0]
+        logits = loaded.model.eval()(torch.tensor([seq])).numpy()[0]
     assert len(tokens) >= 30
     for i, token in enumerate(tokens):
         at = len(prompt) + i - 1
-        allowed = np.isin(types, meta["grammar"][token_type(meta["vocab"][seq[at]])])
+        allowed = grammar.next_ok[grammar.type_idx[seq[at]]].copy()
+        allowed[grammar.eos_id] = False
         assert allowed[ids[token]], (i, token)
         assert logits[at, ids[token]] >= logits[at][allowed].max() - 1e-4, (i, token)
 
 
 def test_python_client_decodes_like_pytorch(exported, tiny_checkpoint):
-    run = subprocess.run([sys.executable, str(CLIENT / "client.py"), str(exported), "--greedy", "--max-tokens",
-                          "40", "--tokens"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, str(CLIENT / "client.py"), str(exported), "--greedy", "--ignore-eos",
+                          "--max-tokens", "40", "--tokens"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     check_greedy(run.stdout.split(), exported, tiny_checkpoint)
 
@@ -79,11 +78,30 @@ def test_python_client_reads_notes_as_docs_say():
 
 
 def test_python_client_prints_a_note_per_duration_token(exported):
-    args = [sys.executable, str(CLIENT / "client.py"), str(exported), "--seed", "3", "--bars", "2"]
+    args = [sys.executable, str(CLIENT / "client.py"), str(exported), "--seed", "3", "--bars", "2", "--ignore-eos"]
     tokens = subprocess.run([*args, "--tokens"], capture_output=True, text=True, timeout=120).stdout.split()
     lines = subprocess.run(args, capture_output=True, text=True, timeout=120).stdout.splitlines()
-    assert tokens.count("Bar_None") == 2 and "EOS_None" not in tokens
+    assert tokens.count("Bar_None") == 2
     assert len(lines) == sum(t.startswith("Duration_") for t in tokens) > 0
+
+
+def test_the_contract_lets_a_client_end_a_song_where_midiforge_would(exported, tiny_checkpoint):
+    """The exported types and grammar give each token exactly midiforge's own masks: EOS after a
+    note or a bar header, never after BOS (PAD and BOS share a type; EOS has its own)."""
+    from midiforge.generation.grammar import Grammar
+    from midiforge.models.checkpoint import load_checkpoint
+
+    spec = importlib.util.spec_from_file_location("onnx_client", CLIENT / "client.py")
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    meta = json.loads(exported.with_suffix(".json").read_text())
+    grammar = Grammar.from_codec(load_checkpoint(tiny_checkpoint).codec)
+    allowed = client.masks(meta)
+    nothing = np.zeros(meta["vocab_size"], bool)  # the grammar has no entry for what may follow EOS
+    for token_id, kind in enumerate(meta["types"]):
+        np.testing.assert_array_equal(allowed.get(kind, nothing), grammar.next_ok[grammar.type_idx[token_id]])
+    eos = meta["special_ids"]["eos"]
+    assert allowed["Duration"][eos] and not allowed["Special"][eos]
 
 
 def test_metadata_prompt_names_every_control_of_the_codec(exported):
@@ -103,7 +121,8 @@ def node_with_onnxruntime() -> bool:
 
 @pytest.mark.skipif(not node_with_onnxruntime(), reason="needs node and onnxruntime-node (npm install)")
 def test_node_client_decodes_like_pytorch(exported, tiny_checkpoint):
-    run = subprocess.run(["node", str(CLIENT / "client.mjs"), str(exported), "40"], capture_output=True, text=True,
+    run = subprocess.run(["node", str(CLIENT / "client.mjs"), str(exported), "40", "--ignore-eos"], capture_output=True,
+                         text=True,
                          timeout=120, cwd=CLIENT)
     assert run.returncode == 0, run.stderr
     check_greedy(run.stdout.split(), exported, tiny_checkpoint)

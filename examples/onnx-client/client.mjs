@@ -1,7 +1,7 @@
 // A midiforge model run without midiforge, in Node (onnxruntime-web has the same API in a browser).
 //
 //   npm install onnxruntime-node
-//   node client.mjs model.onnx [tokens]        # model.json (the export's sidecar) must lie beside it
+//   node client.mjs model.onnx [tokens] [--ignore-eos]   # model.json (the export's sidecar) must lie beside it
 //
 // Greedy decoding of 40 tokens after a C-major prompt, masked by the contract's grammar, as
 // docs/export.md describes; tests/test_onnx_client.py runs it where Node and onnxruntime-node exist.
@@ -10,9 +10,9 @@ import fs from "node:fs";
 
 const path = process.argv[2] ?? "model.onnx";
 const count = Number(process.argv[3] ?? 40);
+const ignoreEos = process.argv.includes("--ignore-eos");  // write `count` tokens even where the model would end
 const meta = JSON.parse(fs.readFileSync(path.replace(/\.onnx$/, ".json"), "utf8"));
 const id = Object.fromEntries(meta.vocab.map((t, i) => [t, i]));
-const typeOf = (t) => { const k = t.split("_")[0]; return ["PAD", "BOS", "EOS"].includes(k) ? "Special" : k; };
 const session = await ort.InferenceSession.create(path);
 const fused = meta.decoder === "gqa";
 
@@ -38,16 +38,18 @@ async function feed(ids) {                           // the logits of the last i
 }
 
 let logits = await feed(prompt.map((t) => id[t]));
-let last = prompt[prompt.length - 1];
+let last = id[prompt[prompt.length - 1]];
 const tokens = [];
-while (tokens.length < count && last !== "EOS_None") {
-  const allowed = meta.grammar[typeOf(last)];
+while (tokens.length < count && prompt.length + tokens.length < meta.context_length) {
+  const allowed = meta.grammar[meta.types[last]];      // the types that may follow the last token
   let best = -1;
   for (let v = 0; v < meta.vocab_size; v++) {
-    if (allowed.includes(typeOf(meta.vocab[v])) && (best < 0 || logits[v] > logits[best])) best = v;
+    if (ignoreEos && v === meta.special_ids.eos) continue;
+    if (allowed.includes(meta.types[v]) && (best < 0 || logits[v] > logits[best])) best = v;
   }
-  last = meta.vocab[best];
-  tokens.push(last);
+  if (meta.vocab[best] === "EOS_None") break;
+  last = best;
+  tokens.push(meta.vocab[best]);
   logits = await feed([best]);
 }
 console.log(tokens.join(" "));

@@ -4,7 +4,7 @@
     python client.py model.onnx --greedy --max-tokens 40 --tokens        # the token strings
 
 Written from docs/export.md alone ("Writing a client without midiforge"); tests/test_onnx_client.py
-checks that it decodes exactly as midiforge's own onnxruntime backend. ``model.json`` (the sidecar
+checks every token it picks against PyTorch's logits of the whole sequence. ``model.json`` (the sidecar
 ``midiforge export onnx`` writes beside the ``.onnx``) holds the same object as the ONNX metadata.
 """
 
@@ -18,9 +18,10 @@ import numpy as np
 import onnxruntime as ort
 
 
-def token_type(token: str) -> str:
-    kind = token.split("_", 1)[0]
-    return "Special" if kind in ("PAD", "BOS", "EOS") else kind
+def masks(meta: dict) -> dict[str, np.ndarray]:
+    """For each token type, which ids may follow it (the contract's ``grammar`` over its ``types``)."""
+    types = np.array(meta["types"])
+    return {src: np.isin(types, dst) for src, dst in meta["grammar"].items()}
 
 
 class Decoder:
@@ -51,29 +52,32 @@ class Decoder:
 
 
 def generate(path: Path, prompt: list[str], bars: int, max_tokens: int, temperature: float,
-             greedy: bool, seed: int | None) -> list[str]:
+             greedy: bool, seed: int | None, ignore_eos: bool = False) -> list[str]:
     meta = json.loads(path.with_suffix(".json").read_text())
     vocab = meta["vocab"]
     ids = {t: i for i, t in enumerate(vocab)}
-    types = np.array([token_type(t) for t in vocab])
-    allowed = {src: np.isin(types, dst) for src, dst in meta["grammar"].items()}
+    allowed = masks(meta)
     context = meta["context_length"]
     rng = np.random.default_rng(seed)
     decoder = Decoder(path, meta)
     logits = decoder([ids[t] for t in prompt])
-    last, out, bars_seen = prompt[-1], [], 0
+    last, out, bars_seen = ids[prompt[-1]], [], 0
     while len(out) < max_tokens and len(prompt) + len(out) < context:
-        masked = np.where(allowed[token_type(last)], logits, -np.inf)
+        ok = allowed[meta["types"][last]]
+        if ignore_eos:  # write the bars asked for even where the model would end the piece
+            ok = ok.copy()
+            ok[meta["special_ids"]["eos"]] = False
+        masked = np.where(ok, logits, -np.inf)
         if greedy:
             nxt = int(masked.argmax())
         else:
             p = np.exp((masked - masked.max()) / temperature)
             nxt = int(rng.choice(len(p), p=p / p.sum()))
-        last = vocab[nxt]
-        if last == "EOS_None" or (last == "Bar_None" and bars_seen == bars):
+        last = nxt
+        if vocab[nxt] == "EOS_None" or (vocab[nxt] == "Bar_None" and bars_seen == bars):
             break
-        bars_seen += last == "Bar_None"
-        out.append(last)
+        bars_seen += vocab[nxt] == "Bar_None"
+        out.append(vocab[nxt])
         logits = decoder([nxt])
     return out
 
@@ -116,13 +120,14 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--greedy", action="store_true")
     ap.add_argument("--seed", type=int)
+    ap.add_argument("--ignore-eos", action="store_true", help="never end before --bars / --max-tokens")
     ap.add_argument("--tokens", action="store_true", help="print the token strings instead of notes")
     a = ap.parse_args()
     meta = json.loads(a.model.with_suffix(".json").read_text())
     prompt = ["BOS_None", f"Role_{a.role}", f"Key_{a.key}", f"Tempo_{a.tempo}", f"Meter_{a.meter}"]
     if "grooves" in meta:  # codecs made before groove and density tokens have a four-control prompt
         prompt += [f"Groove_{a.groove}", f"Density_{a.density}"]
-    tokens = generate(a.model, prompt, a.bars, a.max_tokens, a.temperature, a.greedy, a.seed)
+    tokens = generate(a.model, prompt, a.bars, a.max_tokens, a.temperature, a.greedy, a.seed, a.ignore_eos)
     if a.tokens:
         print(" ".join(tokens))
     else:

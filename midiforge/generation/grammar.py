@@ -55,6 +55,14 @@ def check_tokenizer(codec) -> None:
         )
 
 
+def token_types(codec) -> list[str]:
+    """Each token's grammar type: its codec type (the string before the first ``_``; ``Special``
+    for PAD and BOS), except that EOS has its own, so the grammar can allow it apart from them."""
+    types = [str(t) for t in codec.type_of]
+    types[int(codec.eos_id)] = "EOS"
+    return types
+
+
 def next_rules(present: set[str]) -> dict[str, tuple[str, ...]]:
     """midiforge's codec writes ``Bar Chord TimeSig`` at every bar: make that header mandatory
     (so an asked chord can always be forced) when the vocabulary has those tokens."""
@@ -112,14 +120,12 @@ class Grammar:
         from midiforge.music.chords import Chord
 
         check_tokenizer(codec)
-        types = [str(t) for t in codec.type_of]
+        types = token_types(codec)
         V = len(types)
         names = sorted(set(types) | set(REMI_NEXT) | {"EOS", "Velocity", "PitchDrum"})
         index = {n: i for i, n in enumerate(names)}
         type_idx = np.asarray([index[t] for t in types], np.int64)
-        # EOS gets its own type so the grammar can allow it separately from PAD/BOS.
         eos_id = int(codec.eos_id)
-        type_idx[eos_id] = index["EOS"]
         value = np.asarray(codec.value_of, np.int64)
         next_ok = np.zeros((len(names), V), bool)
         for src, dsts in next_rules(set(types)).items():

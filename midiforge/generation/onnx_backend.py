@@ -49,7 +49,7 @@ def session_options(threads: int | None = None) -> Any:
     """Tuned for small-batch autoregressive decoding: all graph optimizations, one op at a time.
 
     A decode step is a chain of tiny ops. Worker threads spin between them only while the machine
-    has spare CPU (:func:`spare_cpu`): then spinning is 1.5x faster (ten songs in 9.4-9.9 s against
+    has spare CPU (:func:`spare_cpu`): then spinning is 1.5x faster (ten songs in 9.3-9.9 s against
     14.3-14.6 s). On a busy machine (training, a DAW) spinning threads fight the other work for the
     cores, which made two threads 3x slower than one in measurements, so there they sleep.
     """
@@ -84,21 +84,23 @@ def spare_cpu(window_s: float = 0.05) -> bool:
 
 def busy_cores(window_s: float) -> float | None:
     """Cores kept busy over the next ``window_s`` seconds, from ``/proc/stat``; None without it."""
-    def sample() -> tuple[int, int]:
+    def sample() -> tuple[int, int, int]:
         with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
+            lines = f.read().splitlines()
+        fields = [int(x) for x in lines[0].split()[1:]]
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields[:8]), idle  # user .. steal (guest time is already counted in user)
+        cpus = sum(1 for line in lines[1:] if line.startswith("cpu"))  # the CPUs this file counts
+        return sum(fields[:8]), idle, cpus  # user .. steal (guest time is already counted in user)
 
     try:
-        total0, idle0 = sample()
+        total0, idle0, _ = sample()
         time.sleep(window_s)
-        total1, idle1 = sample()
+        total1, idle1, cpus = sample()
     except (OSError, ValueError, IndexError):
         return None
-    if total1 <= total0:
+    if total1 <= total0 or not cpus:
         return None
-    return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+    return (1 - (idle1 - idle0) / (total1 - total0)) * cpus
 
 
 class OnnxCache:
