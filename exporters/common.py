@@ -65,10 +65,8 @@ def conditioning(codec: Any) -> dict:
     grooves = bool(getattr(codec, "has_grooves", False))  # older codecs: a prompt of four controls
     prefix = "BOS Role_<role> Key_<tonic>_<major|minor> Tempo_<band> Meter_<n>_<d>"
     note = "Position Program Pitch Velocity Duration" if "Velocity" in types else "Position Program Pitch Duration"
-    names = [codec.token(i) for i in range(codec.vocab_size)]
-
     def values(kind: str) -> list[str]:  # what the vocabulary itself holds, in its order
-        return [t.split("_", 1)[1] for t in names if t.startswith(f"{kind}_")]
+        return [codec.token(int(i)).split("_", 1)[1] for i in codec.ids_of_type(kind)]
 
     return {
         "prompt": f"{prefix}{' Groove_<groove> Density_<density>' if grooves else ''}, then per bar: "

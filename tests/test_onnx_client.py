@@ -19,6 +19,14 @@ from midiforge.exporting.api import export_model
 CLIENT = Path(__file__).parents[1] / "examples" / "onnx-client"
 
 
+def load_client():
+    """examples/onnx-client/client.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("onnx_client", CLIENT / "client.py")
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    return client
+
+
 @pytest.fixture(scope="module", params=["fused", "plain"])
 def exported(request, tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param) / "model.onnx"
@@ -66,9 +74,7 @@ def test_python_client_needs_only_onnxruntime_and_numpy():
 
 
 def test_python_client_reads_notes_as_docs_say():
-    spec = importlib.util.spec_from_file_location("onnx_client", CLIENT / "client.py")
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
+    client = load_client()
     tokens = ("Bar_None Chord_C_maj TimeSig_4/4 Position_0 Program_73 Pitch_72 Velocity_95 Duration_1.0.4 "
               "Program_32 Pitch_36 Velocity_103 Duration_2.2.4 Position_14 Program_-1 PitchDrum_42 Velocity_63 "
               "Duration_0.1.4 Bar_None Chord_G_maj TimeSig_3/4 Position_4 Program_0 Pitch_67 Velocity_79 Duration_3.0.4 "
@@ -91,9 +97,7 @@ def test_the_contract_lets_a_client_end_a_song_where_midiforge_would(exported, t
     from midiforge.generation.grammar import Grammar
     from midiforge.models.checkpoint import load_checkpoint
 
-    spec = importlib.util.spec_from_file_location("onnx_client", CLIENT / "client.py")
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
+    client = load_client()
     meta = json.loads(exported.with_suffix(".json").read_text())
     grammar = Grammar.from_codec(load_checkpoint(tiny_checkpoint).codec)
     allowed = client.masks(meta)
