@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from midiforge.assets.build import SHIPPED_QUANTIZE
 from midiforge.generation import SamplingConfig, StyleOptions
 from midiforge.generation.engine import Engine, default_model_path
 from midiforge.models.checkpoint import load_checkpoint
@@ -179,7 +180,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--heads", type=int, default=None, help="default: d_model / 64, at least 4")
     ap.add_argument("--d-ff", type=int, default=0, help="0 = 4 x d_model")
-    ap.add_argument("--quantize", choices=["none", "int8", "fp16"], default="none", help="int8 weights, or fp16-stored weights")
+    ap.add_argument("--quantize", choices=["none", "int8", "fp16"], default=SHIPPED_QUANTIZE,
+                    help=f"the export's weights (default: the shipped file's, {SHIPPED_QUANTIZE})")
     ap.add_argument("--attention", choices=["auto", "fused", "plain"], default="auto")
     ap.add_argument("--bandwidth", type=float, default=None,
                     help="memory read bandwidth in GB/s for the floor (default: measured now)")

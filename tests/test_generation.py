@@ -15,6 +15,7 @@ import symusic
 from midiforge.errors import MidiforgeError
 from midiforge.generation import SamplingConfig, StyleOptions, generate
 from midiforge.generation.engine import Engine
+from midiforge.generation.styles import allowed_pcs
 from midiforge.music.chords import parse_chord, recognize_chord
 from midiforge.music.keys import estimate_key, parse_key
 
@@ -136,12 +137,19 @@ def test_drums_come_from_the_model_when_it_learned_them(engine, tmp_path):
 
 
 def test_all_scales_are_in_their_keys(engine, tmp_path):
-    files = _gen(engine, "all-scales", tmp_path, n=1, bars=4)
-    assert len(files) == 24
+    """Every note is one the folder key's lock admits, and the key estimator hears its tonic in 80% of clips.
+
+    Four bars can sound like the relative or dominant key with every note in the scale, so the
+    tonic is counted over two clips a key: one clip a key is a draw of 24 (the shipped model scores
+    19-24 of 24 over seeds; 90% of 192 clips)."""
+    files = _gen(engine, "all-scales", tmp_path, n=2, bars=4)
+    assert len(files) == 48
     agree = 0
     for f in files:
         folder_key = parse_key(f.parent.name.replace("_", " ").replace("s_", "#_"))
         notes = [n for t in symusic.Score(str(f)).tracks for n in t.notes]
+        outside = [n.pitch for n in notes if n.pitch % 12 not in allowed_pcs(folder_key)]
+        assert not outside, f"{f.parent.name}/{f.name}: {outside} are not in the key"
         estimated = estimate_key([n.pitch for n in notes], [n.duration for n in notes])
         agree += estimated.tonic_pc == folder_key.tonic_pc  # the tonic; 4 bars seldom settle the mode
     assert agree / len(files) >= 0.8, agree
