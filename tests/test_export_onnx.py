@@ -233,7 +233,8 @@ def test_int8_weights_agree_with_fp32_on_the_default_models_tokens(tmp_path):
 
 def test_ragged_prompts_prefill_at_once_and_finished_rows_hold_still(tiny_checkpoint, tmp_path):
     """The fused decoder feeds prompts of different lengths in one call, each row attending to
-    its own tokens only, and a held row stops growing: every row decodes as if it ran alone."""
+    its own tokens only, and a held row stops growing and leaves the computed batch: every row
+    decodes as if it ran alone."""
     assert export_model("onnx", tiny_checkpoint, tmp_path / "m.onnx", attention="fused").passed
     backend = OnnxBackend(tmp_path / "m.onnx")
     assert backend.ragged_prefill
@@ -258,7 +259,11 @@ def test_ragged_prompts_prefill_at_once_and_finished_rows_hold_still(tiny_checkp
         logits, state = backend.step(follow[:, t : t + 1], state)
         for row in (0, 2) if t >= 2 else range(3):
             np.testing.assert_allclose(logits[row], want[row][t + 1], atol=1e-5)
+        if t >= 2:
+            assert not logits[1].any()  # no longer computed
     assert state.lengths.tolist() == [5 + 4, 23 + 2, 12 + 4]
+    assert state.rows.tolist() == [0, 2]
+    assert all(buffer.shape[0] == 2 for buffer in state.buffers.values())
 
 
 def test_threads_spin_only_while_other_programs_leave_a_core_free(monkeypatch):

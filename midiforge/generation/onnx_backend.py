@@ -109,7 +109,9 @@ class OnnxCache:
     ``concat`` graphs (traced): the present values returned by one step are bound as the next
     step's past values. ``gqa`` graphs (:mod:`midiforge.exporters.onnx_fused`): preallocated
     buffers bound as both past and present, which GroupQueryAttention updates in place; they
-    double in capacity when full (a rare copy), up to the model's context length.
+    double in capacity when full (a rare copy), up to the model's context length. There the
+    buffers hold only the rows still decoding (``rows``): a held row leaves them (see
+    :meth:`OnnxBackend.hold`), while ``lengths`` and the logits keep the caller's whole batch.
     """
 
     def __init__(self, values: dict[str, Any], batch: int, buffers: dict[str, np.ndarray] | None = None) -> None:
@@ -119,9 +121,11 @@ class OnnxCache:
         self.length = 0  # tokens already in the cache (the longest row's)
         self.lengths = np.zeros(batch, np.int64)  # gqa: each row's own length (rows may differ)
         self.held: np.ndarray | None = None  # gqa: rows that stopped growing (see OnnxBackend.hold)
+        self.rows = np.arange(batch)  # gqa: the caller's rows that the buffers hold, in order
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """The cache tensor ``name`` as numpy (for inspection; trimmed to the filled length)."""
+        """The cache tensor ``name`` as numpy (for inspection; trimmed to the filled length; a gqa
+        cache holds the rows in ``rows`` only)."""
         if self.buffers is not None:
             return self.buffers[name][:, :, : self.length]
         return self.values[name].numpy()
@@ -175,13 +179,15 @@ class OnnxBackend:
     def _run(self, ids: np.ndarray, state: OnnxCache, lengths: np.ndarray) -> tuple[np.ndarray, OnnxCache]:
         """Feed ``ids``; afterwards row b's cache holds ``lengths[b]`` tokens (gqa decoders count
         each row on its own, so right-padded rows of a ragged prompt are ignored)."""
-        total = int(lengths.max()) if self.decoder == GQA else state.length + ids.shape[1]
+        rows = state.rows if self.decoder == GQA and len(state.rows) < len(ids) else None
+        fed_ids, fed_lengths = (ids, lengths) if rows is None else (ids[rows], lengths[rows])
+        total = int(fed_lengths.max()) if self.decoder == GQA else state.length + ids.shape[1]
         binding = self.session.io_binding()
-        binding.bind_cpu_input(INPUT_IDS, ids)
+        binding.bind_cpu_input(INPUT_IDS, np.ascontiguousarray(fed_ids))
         binding.bind_output(LOGITS)
         if self.decoder == GQA:
             self._ensure_capacity(state, total)
-            binding.bind_cpu_input(SEQLENS, (lengths - 1).astype(np.int32))
+            binding.bind_cpu_input(SEQLENS, (fed_lengths - 1).astype(np.int32))
             binding.bind_cpu_input(TOTAL_LEN, np.asarray(total, np.int32))
         for name in self._names:
             binding.bind_ortvalue_input(past_name(name), state.values[past_name(name)])
@@ -194,7 +200,11 @@ class OnnxBackend:
         if self.decoder != GQA:
             state.values = {past_name(n): v for n, v in zip(self._names, present, strict=True)}
         state.length, state.lengths = total, np.asarray(lengths, np.int64)
-        return logits.numpy(), state
+        if rows is None:
+            return logits.numpy(), state
+        whole = np.zeros((len(ids),) + tuple(logits.shape()[1:]), np.float32)  # held rows: zeros
+        whole[rows] = logits.numpy()
+        return whole, state
 
     def step(self, ids: np.ndarray, state: OnnxCache) -> tuple[np.ndarray, OnnxCache]:
         logits, state = self.run(ids, state)
@@ -206,10 +216,23 @@ class OnnxBackend:
         return self.decoder == GQA
 
     def hold(self, state: OnnxCache, rows: np.ndarray) -> None:
-        """Rows that are finished stop growing: what they are still fed rewrites their last slot.
-        With ragged rows a finished row would otherwise outgrow the window before the others end."""
-        if self.decoder == GQA:
-            state.held = np.asarray(rows, bool).copy()
+        """Rows that are finished stop growing, and leave the batch onnxruntime computes.
+
+        A finished row would otherwise outgrow the window before the others end, and it would
+        still cost its share of every step: above batch 5 a step's time grows with its rows, and
+        in a batch of songs the sparse ones finish a phrase long before the densest one (the
+        rounds of ten songs were 69-89% full). What such a row is still fed is ignored, and its
+        logits are zeros from then on."""
+        if self.decoder != GQA:
+            return
+        state.held = np.asarray(rows, bool).copy()
+        keep = ~state.held[state.rows]
+        if keep.all() or not keep.any():
+            return
+        for name, buffer in state.buffers.items():  # one copy of the live rows' cache
+            state.buffers[name] = np.ascontiguousarray(buffer[keep])
+            state.values[name] = self._ort.OrtValue.ortvalue_from_numpy(state.buffers[name])
+        state.rows = state.rows[keep]
 
     def prefill(self, prompts: list[list[int]], state: OnnxCache) -> tuple[np.ndarray, OnnxCache]:
         """Feed a fresh cache every row's whole prompt in one call (right-padded, each row attending
