@@ -1,6 +1,6 @@
 """Generation speed on CPU, every figure as a ratio against references measured in the same run.
 
-    python benchmarks/bench_generate.py [--tokens 256] [--threads 2] [--quantize int8]
+    python benchmarks/bench_generate.py [--tokens 256] [--threads 2] [--quantize none|fp16|int8]  (default: the shipped file's, int8)
     python benchmarks/bench_generate.py --d-model 320 --layers 6 [--heads 8]   # a random model of that size
 
 Without a size option it measures the shipped default model; with one, a randomly initialised

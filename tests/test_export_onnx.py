@@ -253,17 +253,22 @@ def test_ragged_prompts_prefill_at_once_and_finished_rows_hold_still(tiny_checkp
     logits, state = backend.prefill(prompts, backend.start(3))
     want = [alone(row, 4) for row in range(3)]
     np.testing.assert_allclose(logits, np.stack([w[0] for w in want]), atol=1e-5)
+    live = {0: [0, 1, 2], 1: [0, 1, 2], 2: [0, 2], 3: [2]}
     for t in range(4):
         if t == 2:
             backend.hold(state, np.array([False, True, False]))  # row 1 is done after 2 steps
+            assert state.rows.tolist() == [0, 2]
+            assert all(buffer.shape[0] == 2 for buffer in state.buffers.values())
+        if t == 3:
+            backend.hold(state, np.array([True, False, False]))  # row 0 after 3; row 1 stays held
+            assert state.rows.tolist() == [2]
         logits, state = backend.step(follow[:, t : t + 1], state)
-        for row in (0, 2) if t >= 2 else range(3):
-            np.testing.assert_allclose(logits[row], want[row][t + 1], atol=1e-5)
-        if t >= 2:
-            assert not logits[1].any()  # no longer computed
-    assert state.lengths.tolist() == [5 + 4, 23 + 2, 12 + 4]
-    assert state.rows.tolist() == [0, 2]
-    assert all(buffer.shape[0] == 2 for buffer in state.buffers.values())
+        for row in range(3):
+            if row in live[t]:
+                np.testing.assert_allclose(logits[row], want[row][t + 1], atol=1e-5)
+            else:
+                assert not logits[row].any()  # no longer computed
+    assert state.lengths.tolist() == [5 + 3, 23 + 2, 12 + 4]
 
 
 def test_threads_spin_only_while_other_programs_leave_a_core_free(monkeypatch):

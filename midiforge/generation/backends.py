@@ -25,8 +25,9 @@ class Backend(Protocol):
 
     # Optional: a backend with ``ragged_prefill = True`` also has ``prefill(prompts, state) ->
     # (logits [B, V], state)``, feeding prompts of different lengths in one call, and
-    # ``hold(state, rows)``, after which those rows stop growing; the sampler then skips forcing
-    # the longer prompts' tails token by token (OnnxBackend with the fused decoder).
+    # ``hold(state, rows)``, after which those rows stop growing for good (OnnxBackend also stops
+    # computing them: their logits are zeros); the sampler then skips forcing the longer prompts'
+    # tails token by token (OnnxBackend with the fused decoder).
 
 
 class TorchBackend:

@@ -118,7 +118,7 @@ class OnnxCache:
         self.values = values  # past name -> OrtValue
         self.buffers = buffers  # gqa: past name -> the numpy memory behind the OrtValue
         self.batch = batch
-        self.length = 0  # tokens already in the cache (the longest row's)
+        self.length = 0  # tokens already in the cache (the longest computed row's)
         self.lengths = np.zeros(batch, np.int64)  # gqa: each row's own length (rows may differ)
         self.held: np.ndarray | None = None  # gqa: rows that stopped growing (see OnnxBackend.hold)
         self.rows = np.arange(batch)  # gqa: the caller's rows that the buffers hold, in order
@@ -183,7 +183,7 @@ class OnnxBackend:
         fed_ids, fed_lengths = (ids, lengths) if rows is None else (ids[rows], lengths[rows])
         total = int(fed_lengths.max()) if self.decoder == GQA else state.length + ids.shape[1]
         binding = self.session.io_binding()
-        binding.bind_cpu_input(INPUT_IDS, np.ascontiguousarray(fed_ids))
+        binding.bind_cpu_input(INPUT_IDS, fed_ids)
         binding.bind_output(LOGITS)
         if self.decoder == GQA:
             self._ensure_capacity(state, total)
@@ -216,21 +216,27 @@ class OnnxBackend:
         return self.decoder == GQA
 
     def hold(self, state: OnnxCache, rows: np.ndarray) -> None:
-        """Rows that are finished stop growing, and leave the batch onnxruntime computes.
+        """Rows that are finished stop growing, and leave the batch onnxruntime computes (for good:
+        a held row stays held).
 
         A finished row would otherwise outgrow the window before the others end, and it would
         still cost its share of every step: above batch 5 a step's time grows with its rows, and
         in a batch of songs the sparse ones finish a phrase long before the densest one (the
-        rounds of ten songs were 69-89% full). What such a row is still fed is ignored, and its
-        logits are zeros from then on."""
+        rounds of ten songs were 69-89% full). While any row is live, what a held row is still fed
+        is ignored and its logits are zeros."""
         if self.decoder != GQA:
             return
-        state.held = np.asarray(rows, bool).copy()
+        held = np.asarray(rows, bool)
+        state.held = held.copy() if state.held is None else state.held | held
         keep = ~state.held[state.rows]
         if keep.all() or not keep.any():
             return
-        for name, buffer in state.buffers.items():  # one copy of the live rows' cache
-            state.buffers[name] = np.ascontiguousarray(buffer[keep])
+        live = np.nonzero(keep)[0]
+        for name, buffer in state.buffers.items():  # the live rows move up, in place, filled part only
+            for to, row in enumerate(live):
+                if to != row:
+                    buffer[to, :, : state.length] = buffer[row, :, : state.length]
+            state.buffers[name] = buffer[: len(live)]  # a leading slice: still contiguous
             state.values[name] = self._ort.OrtValue.ortvalue_from_numpy(state.buffers[name])
         state.rows = state.rows[keep]
 
