@@ -22,7 +22,7 @@ ASSETS = Path(__file__).resolve().parent
 
 
 #: The shipped export's weights: int8 MatMul weights (dynamic quantization). With the twelfth
-#: schedule's weights they keep every target of the songs table and write ten songs about 30%
+#: schedule's weights they keep every target of the songs table and write ten songs about 25%
 #: faster than float16-stored weights ("fp16": the same songs as float32); docs/default-model.md.
 SHIPPED_QUANTIZE = "int8"
 
