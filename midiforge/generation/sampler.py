@@ -10,7 +10,6 @@ a monophonic part, or a chord tone other than the chord the user asked for.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -202,34 +201,34 @@ class Sampler:
         recent = np.full((B, max(cfg.repetition_window, 1)), -1, np.int64) if needs_history else None
         rows = np.arange(B)
         allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
-        with ThreadPoolExecutor(1) as decoder:
-            for t in range(max_tokens):
-                tok = _sample(logits, allowed, cfg, rng, recent, g)
-                forced = pending.force(tok)
-                # Finishing: EOS, or a Bar that would start one bar too many.
-                bars_done = st.bar - st.bars_at_start
-                finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
-                out_of_budget = (t >= stop_at) & ~finishing
-                finishing |= out_of_budget
-                live = ~st.done & ~forced
-                cut |= live & out_of_budget
-                keep = live & ~finishing
-                out[rows[keep], n_out[keep]] = tok[keep]
-                n_out += keep
-                st.done |= live & finishing
-                if st.done.all():
-                    break
-                tok = np.where(st.done, g.pad_id, tok)
-                if ragged:  # rows grow on their own there: finished ones stop
-                    self.backend.hold(state, st.done)
-                # The backend decodes (without the GIL) while the next step's masks are prepared.
-                step = decoder.submit(self.backend.step, tok[:, None].astype(np.int64), state)
-                st.update(g, tok, masks["mono"])
-                if recent is not None:
-                    recent[:, :-1] = recent[:, 1:]
-                    recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
-                allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
-                logits, state = step.result()
+        for t in range(max_tokens):
+            tok = _sample(logits, allowed, cfg, rng, recent, g)
+            forced = pending.force(tok)
+            # Finishing: EOS, or a Bar that would start one bar too many.
+            bars_done = st.bar - st.bars_at_start
+            finishing = (tok == g.eos_id) | ((g.type_idx[tok] == g.T_BAR) & (bars_done >= n_bars))
+            out_of_budget = (t >= stop_at) & ~finishing
+            finishing |= out_of_budget
+            live = ~st.done & ~forced
+            cut |= live & out_of_budget
+            keep = live & ~finishing
+            out[rows[keep], n_out[keep]] = tok[keep]
+            n_out += keep
+            st.done |= live & finishing
+            if st.done.all():
+                break
+            tok = np.where(st.done, g.pad_id, tok)
+            if ragged:  # rows grow on their own there: finished ones stop
+                self.backend.hold(state, st.done)
+            # One step after the other: a decoder thread that overlapped the next step's masks
+            # gained nothing, since it needs the GIL to start the step while the masks hold it,
+            # and its two handoffs cost 0.4 ms a step (benchmarks/bench_sampler.py).
+            logits, state = self.backend.step(tok[:, None].astype(np.int64), state)
+            st.update(g, tok, masks["mono"])
+            if recent is not None:
+                recent[:, :-1] = recent[:, 1:]
+                recent[:, -1] = np.where(g.is_pitch[tok] & ~forced, tok, -1)
+            allowed = self._allowed(st, masks, tables, plans, n_bars, max_pos)
         return [Generated(g.strip_incomplete(out[b, : n_out[b]].tolist()), bool(cut[b])) for b in range(B)]
 
     def _step_tables(self, masks, max_pos: np.ndarray) -> dict[str, np.ndarray]:
