@@ -3,21 +3,12 @@ what it times is the sampler alone; replayed logits that differ give other files
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from midiforge.generation import SamplingConfig, StyleOptions
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.scripts import load_script
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_sampler", ROOT / "benchmarks" / "bench_sampler.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_sampler.py")
 
 
 def test_replayed_logits_write_the_recorded_songs(tiny_engine, tmp_path):

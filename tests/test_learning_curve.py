@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.scripts import load_script
+
 HEADER = "step,epoch,train_loss,val_loss,val_acc,lr,tokens_per_s,tokens_seen,elapsed_s\n"
 
 
 def _curve():
-    spec = importlib.util.spec_from_file_location("learning_curve", ROOT / "benchmarks" / "learning_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/learning_curve.py")
 
 
 def _run(tmp_path: Path, losses: list[float]) -> Path:

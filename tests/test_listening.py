@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import array
-import importlib.util
 import wave
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.scripts import load_script
 
 
 def _listening():
-    spec = importlib.util.spec_from_file_location("listening", ROOT / "benchmarks" / "listening.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/listening.py")
 
 
 def test_mono_excerpt_keeps_the_first_seconds_averaged_to_mono(tmp_path):

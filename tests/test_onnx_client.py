@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -15,16 +14,14 @@ import pytest
 import torch
 
 from midiforge.exporting.api import export_model
+from tests.helpers.scripts import load_script
 
 CLIENT = Path(__file__).parents[1] / "examples" / "onnx-client"
 
 
 def load_client():
     """examples/onnx-client/client.py as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("onnx_client", CLIENT / "client.py")
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
-    return client
+    return load_script("examples/onnx-client/client.py", "onnx_client")
 
 
 @pytest.fixture(scope="module", params=["fused", "plain"])

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.scripts import load_script
+
 NAMES = ["PAD_None", "Program_0", "Program_32", "Pitch_60", "Velocity_63", "Velocity_95", "Velocity_127"]
 P0, P32, PITCH, V63, V95, V127 = 1, 2, 3, 4, 5, 6
 # a piano part with three levels, then a bass part with one
@@ -17,11 +14,7 @@ SONG = [P0, PITCH, V63, PITCH, V95, PITCH, V127, P32, PITCH, V63, PITCH, V63]
 
 
 def _spread():
-    spec = importlib.util.spec_from_file_location("velocity_spread", ROOT / "benchmarks" / "velocity_spread.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/velocity_spread.py")
 
 
 def _windows():
